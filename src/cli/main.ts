@@ -1,0 +1,24 @@
+/**
+ * The `stepwise` command line. One file per command under src/cli/; this file
+ * only wires them together.
+ */
+import { Command } from "commander";
+import { registerDemo } from "./demo.ts";
+import { registerInfo } from "./info.ts";
+import { VERSION } from "./version.ts";
+
+const program = new Command()
+  .name("stepwise")
+  .description("Teach language models to reason step by step.")
+  .version(VERSION)
+  .showHelpAfterError();
+
+registerDemo(program);
+registerInfo(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  console.error(`stepwise: ${err instanceof Error ? err.message : String(err)}`);
+  process.exitCode = 1;
+}
