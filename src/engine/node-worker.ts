@@ -34,6 +34,8 @@ export interface WorkerMessageEvent {
 }
 
 export class NodeWebWorker {
+  /** Threads started in this process (for tests and diagnostics). */
+  static started = 0;
   onmessage: ((e: WorkerMessageEvent) => void) | null = null;
   onerror: ((e: { message: string }) => void) | null = null;
   #thread: ThreadWorker | null = null;
@@ -55,7 +57,10 @@ export class NodeWebWorker {
 
   #start(source: string): void {
     if (this.#terminated) return;
-    const thread = new ThreadWorker(PRELUDE + source, { eval: true });
+    // execArgv: [] so the thread does not inherit flags such as --input-type=module
+    // (which would make this CommonJS prelude fail to parse) or loaders like tsx.
+    const thread = new ThreadWorker(PRELUDE + source, { eval: true, execArgv: [] });
+    NodeWebWorker.started++;
     thread.on("message", (data: unknown) => {
       this.#outstanding = Math.max(0, this.#outstanding - 1);
       this.#updateRef();
@@ -73,10 +78,19 @@ export class NodeWebWorker {
     else this.#thread?.unref();
   }
 
+  /**
+   * A failed kernel thread is fatal. jax-js's pool swallows the rejection and its
+   * later kernels silently never run, so results would be garbage; crash instead.
+   */
   #fail(err: unknown): void {
     const message = err instanceof Error ? err.message : String(err);
-    if (this.onerror) this.onerror({ message });
-    else process.emitWarning(`stepwise worker thread failed: ${message}`);
+    this.onerror?.({ message });
+    process.nextTick(() => {
+      throw new Error(
+        `stepwise: a jax-js worker thread failed (${message}); results cannot be trusted. ` +
+          "Set STEPWISE_THREADS=1 to run kernels on the main thread.",
+      );
+    });
   }
 
   postMessage(message: unknown): void {
