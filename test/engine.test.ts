@@ -3,7 +3,16 @@ import { execFile } from "node:child_process";
 import { before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { DeviceError, initEngine, parseDevice } from "../src/engine/device.ts";
-import { type Array, blockUntilReady, jit, nn, np, random, threads, valueAndGrad } from "../src/engine/jax.ts";
+import {
+  blockUntilReady,
+  type Array as JaxArray,
+  jit,
+  nn,
+  np,
+  random,
+  threads,
+  valueAndGrad,
+} from "../src/engine/jax.ts";
 import { tokenNll } from "../src/engine/losses.ts";
 import { disposeTree, keepTree, readFloat32, readScalar, settle, trackBuffers } from "../src/engine/memory.ts";
 import { adamw, clipByGlobalNorm, type OptimizerState } from "../src/engine/optim.ts";
@@ -178,11 +187,11 @@ describe("reference counting", () => {
       );
       const mask = np.ones([4, 5]);
 
-      const loss = (p: Params, x: Array, y: Array, m: Array) => {
+      const loss = (p: Params, x: JaxArray, y: JaxArray, m: JaxArray) => {
         const h = nn.relu(np.add(np.matmul(nn.oneHot(x, V), p["w1.weight"]!), p["w1.bias"]!)); // [B, T, D]
         return tokenNll(np.matmul(h, p["w2.weight"]!), y, m); // logits [B, T, V]
       };
-      const step = jit((p: Params, s: OptimizerState, x: Array, y: Array, m: Array, lr: Array) => {
+      const step = jit((p: Params, s: OptimizerState, x: JaxArray, y: JaxArray, m: JaxArray, lr: JaxArray) => {
         const [value, grads] = valueAndGrad(loss)(keepTree(p), x, y, m);
         const clipped = clipByGlobalNorm(grads, 1.0);
         const next = opt.update(p, clipped.grads, s, lr);

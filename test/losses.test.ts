@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
 import { initEngine } from "../src/engine/device.ts";
-import { type Array, grad, jit, np } from "../src/engine/jax.ts";
+import { grad, type Array as JaxArray, jit, np } from "../src/engine/jax.ts";
 import {
   binaryCrossEntropyWithLogits,
   crossEntropy,
@@ -114,7 +114,7 @@ describe("token NLL", () => {
     const p = randomProblem(6, 2, 3, 4);
     const ref = refNll(p);
     const a = arrays(p);
-    const dLoss = jit(grad((logits: Array, targets: Array, mask: Array) => tokenNll(logits, targets, mask)));
+    const dLoss = jit(grad((logits: JaxArray, targets: JaxArray, mask: JaxArray) => tokenNll(logits, targets, mask)));
     const got = await readFloat32(dLoss(a.logits, a.targets, a.mask));
     const want: number[] = [];
     for (let i = 0; i < 6; i++) {
@@ -180,7 +180,7 @@ describe("cross-entropy and binary cross-entropy", () => {
   test("BCE gradient is (σ(z) − y) / n", async () => {
     const z = [-2, 0.3, 5];
     const y = [1, 0, 1];
-    const dz = grad((logits: Array) => binaryCrossEntropyWithLogits(logits, np.array(y)));
+    const dz = grad((logits: JaxArray) => binaryCrossEntropyWithLogits(logits, np.array(y)));
     const got = await readFloat32(dz(np.array(z)));
     assertClose(
       got,

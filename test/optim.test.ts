@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
 import { initEngine } from "../src/engine/device.ts";
-import { type Array, jit, np, valueAndGrad } from "../src/engine/jax.ts";
+import { type Array as JaxArray, jit, np, valueAndGrad } from "../src/engine/jax.ts";
 import { disposeTree, keepTree, readFloat32, readScalar } from "../src/engine/memory.ts";
 import { adamw, clipByGlobalNorm, type Optimizer, type OptimizerState, sgd } from "../src/engine/optim.ts";
 import type { Params } from "../src/engine/params.ts";
@@ -81,7 +81,7 @@ function refSgd(params: HostParams, gradsSeq: HostParams[], lr: number, mu: numb
 async function runOptimizer(opt: Optimizer, init: HostParams, gradsSeq: HostParams[], lrs: number[], useJit: boolean) {
   let params = toArrays(init);
   let state = opt.init(params);
-  const update = (p: Params, g: Params, s: OptimizerState, lr: Array) => {
+  const update = (p: Params, g: Params, s: OptimizerState, lr: JaxArray) => {
     const r = opt.update(p, g, s, lr);
     return { params: r.params, state: r.state };
   };
@@ -186,7 +186,7 @@ describe("convergence on a quadratic (table-driven)", () => {
     test(`${name} reaches the minimum`, async () => {
       const opt = make();
       const loss = (p: Params) => np.sum(np.multiply(np.square(np.subtract(p.x!, np.array(c))), np.array(a))).mul(0.5);
-      const step = jit((p: Params, s: OptimizerState, eta: Array) => {
+      const step = jit((p: Params, s: OptimizerState, eta: JaxArray) => {
         const [value, grads] = valueAndGrad(loss)(keepTree(p));
         const next = opt.update(p, grads, s, eta);
         return { params: next.params, state: next.state, value };
