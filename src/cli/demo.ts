@@ -46,10 +46,12 @@ export function registerDemo(program: Command): void {
       const maxDiff = Math.max(...diffs);
       const refNll = logisticNll(data, reference.w, reference.b);
       console.log(`jax-js NLL minimisation: ${steps} jit-compiled steps, ${fitMs.toFixed(0)} ms`);
-      console.table({
-        newton: { nll: refNll.toFixed(8), bias: reference.b.toFixed(6) },
-        "stepwise (NLL + SGD)": { nll: fit.nll.toFixed(8), bias: fit.b.toFixed(6) },
-      });
+      const rows: [string, string, string][] = [
+        ["", "mean NLL", "bias"],
+        ["Newton (float64)", refNll.toFixed(8), reference.b.toFixed(6)],
+        ["stepwise (NLL, SGD, float32)", fit.nll.toFixed(8), fit.b.toFixed(6)],
+      ];
+      for (const [a, b, c] of rows) console.log(`  ${a.padEnd(30)}${b.padStart(12)}${c.padStart(12)}`);
       console.log(
         `max |θ_stepwise − θ_newton| = ${maxDiff.toExponential(2)} (${maxDiff <= 1e-4 ? "match" : "MISMATCH"} at 1e-4)`,
       );

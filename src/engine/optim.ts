@@ -159,7 +159,13 @@ export function sgd(config: SgdConfig = {}): Optimizer {
         let g = grads[name]!;
         if (weightDecay > 0 && decayMask(name, p.shape)) g = np.add(g, np.multiply(p.ref, weightDecay));
         buf[name] = np.add(np.multiply(bufOld[name]!, momentum), g.ref);
-        const direction = nesterov ? np.add(g, np.multiply(buf[name]!.ref, momentum)) : (g.dispose(), buf[name]!.ref);
+        let direction: Array;
+        if (nesterov)
+          direction = np.add(g, np.multiply(buf[name]!.ref, momentum)); // g' + μ b_t
+        else {
+          g.dispose();
+          direction = buf[name]!.ref; // b_t
+        }
         newParams[name] = np.subtract(p, np.multiply(direction, eta.ref));
       }
       eta.dispose();

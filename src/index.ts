@@ -1,0 +1,15 @@
+/**
+ * stepwise's public API. The sources are TypeScript; run them through a TypeScript
+ * loader (tsx, as the `stepwise` binary does) or a bundler.
+ */
+export * from "./engine/device.ts";
+export * from "./engine/jax.ts";
+export * from "./engine/losses.ts";
+export * from "./engine/memory.ts";
+export * from "./engine/optim.ts";
+export * from "./engine/optim-state.ts";
+export * from "./engine/params.ts";
+export * from "./engine/rng.ts";
+export * from "./engine/safetensors.ts";
+export * from "./engine/schedules.ts";
+export * from "./engine/tensors.ts";
