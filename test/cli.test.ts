@@ -21,6 +21,14 @@ describe("stepwise CLI", () => {
     assert.deepEqual(info.check, [19, 22, 43, 50]);
   });
 
+  test("info --device webgpu runs the check on a WebGPU adapter (Mesa's GLES backend on a CPU machine)", async () => {
+    const { stdout } = await cli("info", "--device", "webgpu");
+    const info = JSON.parse(stdout);
+    assert.equal(info.device, "webgpu");
+    assert.match(info.adapter, /Vulkan|opengles/);
+    assert.deepEqual(info.check, [19, 22, 43, 50]);
+  });
+
   test("bad input is a clear error with a non-zero exit", async () => {
     await assert.rejects(cli("demo", "--steps", "ten"), (e: Error & { stderr: string; code: number }) => {
       assert.match(e.stderr, /demo: --steps must be an integer, got "ten"/);
