@@ -1,0 +1,103 @@
+/**
+ * A model is a typed config, its parameters (flat, keyed by Hugging Face names)
+ * and the raw `config.json` it came from (written back unchanged on save, so
+ * keys stepwise does not read survive a round trip).
+ *
+ * Each architecture registers its forward pass, its tensor list and its
+ * initialisation in ARCHS; a new family cannot compile until it provides all three.
+ */
+import { type Array, np, random } from "../engine/jax.ts";
+import type { Params } from "../engine/params.ts";
+import { keyFor } from "../engine/rng.ts";
+import type { Arch, Gpt2Config, LlamaConfig, ModelConfig } from "./config.ts";
+import { gpt2Forward, gpt2InitKind, gpt2ParamShapes } from "./gpt2.ts";
+import { createKVCache, type KVCache } from "./layers.ts";
+import { llamaForward, llamaInitKind, llamaParamShapes } from "./llama.ts";
+import type { ForwardOptions, ForwardResult, ParamShapes } from "./types.ts";
+
+export interface Model {
+  config: ModelConfig;
+  params: Params;
+  /** The config.json object (stepwise reads only some keys; all are written back). */
+  hfConfig: Record<string, unknown>;
+  /** generation_config.json, when the folder had one. */
+  generationConfig?: Record<string, unknown>;
+}
+
+type InitKind = "ones" | "zeros" | "normal" | "residual";
+
+interface ArchSpec<C extends ModelConfig> {
+  forward(params: Params, config: C, ids: Array, opts?: ForwardOptions): ForwardResult;
+  paramShapes(config: C): ParamShapes;
+  initKind(name: string): InitKind;
+  /** Key/value heads per layer (what the cache stores). */
+  kvHeads(config: C): number;
+}
+
+type ConfigOf<A extends Arch> = Extract<ModelConfig, { arch: A }>;
+
+export const ARCHS: { [A in Arch]: ArchSpec<ConfigOf<A>> } = {
+  llama: {
+    forward: llamaForward,
+    paramShapes: llamaParamShapes,
+    initKind: llamaInitKind,
+    kvHeads: (c: LlamaConfig) => c.numKvHeads,
+  },
+  gpt2: {
+    forward: gpt2Forward,
+    paramShapes: gpt2ParamShapes,
+    initKind: gpt2InitKind,
+    kvHeads: (c: Gpt2Config) => c.numHeads,
+  },
+};
+
+function spec(config: ModelConfig): ArchSpec<ModelConfig> {
+  return ARCHS[config.arch] as unknown as ArchSpec<ModelConfig>;
+}
+
+/**
+ * The forward pass of `config`'s architecture: ids int32 [B, T] → logits [B, T, V].
+ * Consumes `params`, `ids` and the arrays in `opts`; pass `keepTree(params)` to keep the weights.
+ */
+export function forward(params: Params, config: ModelConfig, ids: Array, opts?: ForwardOptions): ForwardResult {
+  return spec(config).forward(params, config, ids, opts);
+}
+
+/** Tensor names and shapes a checkpoint of `config` holds. */
+export function paramShapes(config: ModelConfig): ParamShapes {
+  return spec(config).paramShapes(config);
+}
+
+/** An empty key/value cache with `capacity` slots for a batch of `batch` rows. */
+export function createCache(config: ModelConfig, batch: number, capacity: number): KVCache {
+  return createKVCache(config.numLayers, batch, capacity, spec(config).kvHeads(config), config.headDim);
+}
+
+export interface InitOptions {
+  seed?: number;
+  /** Standard deviation of weight matrices and embeddings (transformers' initializer_range, 0.02). */
+  std?: number;
+}
+
+/**
+ * Random parameters as transformers initialises them: matrices and embeddings
+ * N(0, std²), norm gains 1, biases 0 (GPT-2's residual projections std/√(2L)).
+ * Each tensor draws from its own key, keyFor(seed, name), so adding a tensor
+ * does not change the others.
+ */
+export function initParams(config: ModelConfig, opts: InitOptions = {}): Params {
+  const seed = opts.seed ?? 0;
+  const std = opts.std ?? 0.02;
+  const s = spec(config);
+  const params: Params = {};
+  for (const [name, shape] of s.paramShapes(config)) {
+    const kind = s.initKind(name);
+    if (kind === "ones") params[name] = np.ones(shape, { dtype: np.float32 });
+    else if (kind === "zeros") params[name] = np.zeros(shape, { dtype: np.float32 });
+    else {
+      const scale = kind === "residual" ? std / Math.sqrt(2 * config.numLayers) : std;
+      params[name] = np.multiply(random.normal(keyFor(seed, "init", name), shape), scale);
+    }
+  }
+  return params;
+}

@@ -1,0 +1,39 @@
+/**
+ * The interface every architecture implements (llama.ts, gpt2.ts): a functional
+ * forward pass over a flat parameter record keyed by Hugging Face tensor names.
+ */
+import type { Array } from "../engine/jax.ts";
+import type { KVCache } from "./layers.ts";
+
+export type { KVCache } from "./layers.ts";
+
+export interface ForwardOptions {
+  /**
+   * A key/value cache to attend to and extend: the T new tokens go into slots
+   * [cache.offset, cache.offset + T), and the result carries the updated cache.
+   */
+  cache?: KVCache;
+  /**
+   * Absolute position of each new token, int32 [B, T] (rotary angle or learned
+   * position row). Default: offset + t. With left padding, pass the count of
+   * real tokens before each one.
+   */
+  positions?: Array;
+  /**
+   * Which key slots hold real tokens, [B, S] with 1 = real, 0 = padding; S is the
+   * cache capacity with a cache, else T. Default: all real.
+   */
+  attentionMask?: Array;
+  /** "last" computes logits for the last new token only ([B, 1, V]); default "all". */
+  logits?: "all" | "last";
+}
+
+export interface ForwardResult {
+  /** [B, T, V] float32, or [B, 1, V] with logits: "last". */
+  logits: Array;
+  /** The updated cache, when one was given. */
+  cache?: KVCache;
+}
+
+/** Expected tensor names and shapes of a config, in a stable order. */
+export type ParamShapes = [name: string, shape: number[]][];
