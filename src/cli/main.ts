@@ -4,7 +4,12 @@
  */
 import { Command } from "commander";
 import { registerDemo } from "./demo.ts";
+import { registerGenerate } from "./generate.ts";
 import { registerInfo } from "./info.ts";
+import { registerInitModel } from "./init-model.ts";
+import { registerLab } from "./lab.ts";
+import { registerLogits } from "./logits.ts";
+import { registerTrainTokenizer } from "./train-tokenizer.ts";
 import { VERSION } from "./version.ts";
 
 const program = new Command()
@@ -15,6 +20,11 @@ const program = new Command()
 
 registerDemo(program);
 registerInfo(program);
+registerInitModel(program);
+registerGenerate(program);
+registerLogits(program);
+registerLab(program);
+registerTrainTokenizer(program);
 
 try {
   await program.parseAsync(process.argv);
