@@ -31,7 +31,7 @@ describe("stepwise CLI", () => {
 
   test("bad input is a clear error with a non-zero exit", async () => {
     await assert.rejects(cli("demo", "--steps", "ten"), (e: Error & { stderr: string; code: number }) => {
-      assert.match(e.stderr, /demo: --steps must be an integer, got "ten"/);
+      assert.match(e.stderr, /demo: --steps must be an integer >= 1, got "ten"/);
       assert.equal(e.code, 1);
       return true;
     });

@@ -480,7 +480,7 @@ describe("stepwise train-tokenizer", () => {
         out,
       ]),
       (e: Error & { stderr: string; code: number }) => {
-        assert.match(e.stderr, /train-tokenizer: --vocab-size must be an integer ≥ 1, got "ten"/);
+        assert.match(e.stderr, /train-tokenizer: --vocab-size must be an integer >= 1, got "ten"/);
         assert.equal(e.code, 1);
         return true;
       },

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { initEngine } from "../engine/device.ts";
 import { fitByNll, logisticNll, makeLogisticData, newtonLogistic } from "../examples/logistic.ts";
+import { parseIntFlag } from "./args.ts";
 
 /**
  * `stepwise demo`: the main job. Until the chain-of-thought demo lands, it runs the
@@ -16,13 +17,10 @@ export function registerDemo(program: Command): void {
     .option("--d <n>", "number of features", "8")
     .option("--steps <n>", "optimizer steps", "400")
     .action(async (opts: { seed: string; n: string; d: string; steps: string }) => {
-      const [seed, n, d, steps] = [opts.seed, opts.n, opts.d, opts.steps].map((v, i) => {
-        const x = Number(v);
-        if (!Number.isInteger(x) || x < (i === 0 ? 0 : 1)) {
-          throw new Error(`demo: --${["seed", "n", "d", "steps"][i]} must be an integer, got "${v}"`);
-        }
-        return x;
-      }) as [number, number, number, number];
+      const seed = parseIntFlag("demo: --seed", opts.seed, 0);
+      const n = parseIntFlag("demo: --n", opts.n, 1);
+      const d = parseIntFlag("demo: --d", opts.d, 1);
+      const steps = parseIntFlag("demo: --steps", opts.steps, 1);
       console.log("stepwise demo: the chain-of-thought demo is not built yet; running the likelihood worked example.");
       const engine = await initEngine();
       console.log(`engine: ${engine.device}, ${engine.threads} thread(s)`);

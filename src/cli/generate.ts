@@ -5,7 +5,7 @@ import { loadModel } from "../model/checkpoint.ts";
 import { type GenerateOptions, generate } from "../model/generate.ts";
 import { applyChatTemplate, chatStopIds } from "../tokenizer/chat.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
-import { parseIdList, parseIntFlag, parseNumberFlag } from "./model-args.ts";
+import { parseIdList, parseIntFlag, parseNumberFlag } from "./args.ts";
 
 interface GenerateFlags {
   model: string;

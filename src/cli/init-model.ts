@@ -6,7 +6,7 @@ import { saveModel } from "../model/checkpoint.ts";
 import { type Arch, configFromSizes, type LlamaModelType, toHfConfig } from "../model/config.ts";
 import { initParams } from "../model/model.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
-import { parseIntFlag, parseNumberFlag } from "./model-args.ts";
+import { parseIntFlag, parseNumberFlag } from "./args.ts";
 
 const ARCH_CHOICES: Record<string, { arch: Arch; modelType?: LlamaModelType }> = {
   llama: { arch: "llama", modelType: "llama" },

@@ -10,6 +10,7 @@ import {
   type VariantReport,
 } from "../lab/hacking/index.ts";
 import { hackingCurvesSvg } from "../lab/hacking/plot.ts";
+import { parseIntFlag } from "./args.ts";
 
 interface HackingCliOptions {
   scenario: string;
@@ -19,12 +20,7 @@ interface HackingCliOptions {
   json?: boolean;
 }
 
-function parseIntOption(name: string, raw: string, min: number): number {
-  const x = Number(raw);
-  if (!Number.isInteger(x) || x < min)
-    throw new Error(`lab hacking: --${name} must be an integer >= ${min}, got "${raw}"`);
-  return x;
-}
+const parseIntOption = (name: string, raw: string, min: number) => parseIntFlag(`lab hacking: --${name}`, raw, min);
 
 /** The machine-readable summary printed as the last line with --json (snake_case, as the issue asks). */
 export function hackingSummary(report: HackingReport, svgPath: string) {

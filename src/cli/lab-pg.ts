@@ -8,6 +8,7 @@ import { CartPole } from "../lab/cartpole.ts";
 import { evaluateMlpPolicy, initMlpActorCritic, type PgLogRow, trainMlpActorCritic } from "../lab/pg.ts";
 import { type PpoLogRow, ppo } from "../lab/ppo.ts";
 import { lineChartSvg } from "../lab/svg.ts";
+import { parseIntFlag } from "./args.ts";
 
 interface CommonOptions {
   seed: string;
@@ -20,12 +21,7 @@ interface CommonOptions {
   json?: boolean;
 }
 
-function int(cmd: string, name: string, raw: string, min: number): number {
-  const x = Number(raw);
-  if (!Number.isInteger(x) || x < min)
-    throw new Error(`lab ${cmd}: --${name} must be an integer >= ${min}, got "${raw}"`);
-  return x;
-}
+const int = (cmd: string, name: string, raw: string, min: number) => parseIntFlag(`lab ${cmd}: --${name}`, raw, min);
 
 function positive(cmd: string, name: string, raw: string): number {
   const x = Number(raw);

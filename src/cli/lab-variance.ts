@@ -3,6 +3,7 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import { barChartSvg } from "../lab/svg.ts";
 import { ESTIMATOR_KINDS, type EstimatorKind, runVarianceExperiment, varianceSummary } from "../lab/variance.ts";
+import { parseIntFlag } from "./args.ts";
 
 const LABELS: { [K in EstimatorKind]: string } = {
   returns: "G_t",
@@ -22,12 +23,7 @@ interface VarianceCliOptions {
   json?: boolean;
 }
 
-function parseIntOption(name: string, raw: string, min: number): number {
-  const x = Number(raw);
-  if (!Number.isInteger(x) || x < min)
-    throw new Error(`lab variance: --${name} must be an integer >= ${min}, got "${raw}"`);
-  return x;
-}
+const parseIntOption = (name: string, raw: string, min: number) => parseIntFlag(`lab variance: --${name}`, raw, min);
 
 function parseFloatOption(name: string, raw: string, lo: number, hi: number): number {
   const x = Number(raw);

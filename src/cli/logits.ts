@@ -5,7 +5,7 @@ import { readFloat32 } from "../engine/memory.ts";
 import { fromFloat32, writeSafetensors } from "../engine/safetensors.ts";
 import { loadModel } from "../model/checkpoint.ts";
 import { forward } from "../model/model.ts";
-import { parseIdList } from "./model-args.ts";
+import { parseIdList } from "./args.ts";
 
 /**
  * `stepwise logits --model DIR --ids 1,2,3 --out FILE.safetensors`: the tensor

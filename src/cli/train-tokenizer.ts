@@ -21,6 +21,7 @@ import { createInterface } from "node:readline";
 import type { Command } from "commander";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { DEFAULT_SPECIAL_TOKENS, saveTokenizer, trainBpeWithStats, WordCounter } from "../tokenizer/train-bpe.ts";
+import { parseIntFlag } from "./args.ts";
 
 const CHECK_TEXTS = 200;
 
@@ -33,13 +34,7 @@ interface Flags {
   specialTokens: string;
 }
 
-function integer(value: string, flag: string, min: number): number {
-  const x = Number(value);
-  if (!Number.isSafeInteger(x) || x < min || value.trim() === "") {
-    throw new Error(`train-tokenizer: ${flag} must be an integer ≥ ${min}, got "${value}"`);
-  }
-  return x;
-}
+const integer = (value: string, flag: string, min: number) => parseIntFlag(`train-tokenizer: ${flag}`, value, min);
 
 function list(value: string): string[] {
   return value

@@ -1,4 +1,4 @@
-/** Flag parsing shared by the model commands (logits, generate, init-model). */
+/** Flag parsing shared by the commands: values checked, errors that name the flag and what was expected. */
 
 /** An integer flag value in [min, max], or an error naming the flag. */
 export function parseIntFlag(flag: string, value: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
