@@ -15,6 +15,7 @@
  * an optimizer from engine/optim, in float32.
  */
 import { type Array, jit, np, valueAndGrad } from "../engine/jax.ts";
+import { SingularMatrixError, solveLinear } from "../engine/linalg.ts";
 import { binaryCrossEntropyWithLogits } from "../engine/losses.ts";
 import { disposeTree, keepTree, readFloat32, readScalar } from "../engine/memory.ts";
 import { type Optimizer, type OptimizerState, sgd } from "../engine/optim.ts";
@@ -88,7 +89,13 @@ export function newtonLogistic(data: LogisticData, opts: { iterations?: number; 
         for (let c = 0; c < k; c++) hess[a * k + c]! += (wgt * row(i, a) * row(i, c)) / n;
       }
     }
-    const step = solve(hess, grad, k);
+    let step: Float64Array;
+    try {
+      step = solveLinear(hess, grad, k); // H⁻¹ ∇L
+    } catch (e) {
+      if (e instanceof SingularMatrixError) throw new Error("newtonLogistic: singular Hessian (separable data?)");
+      throw e;
+    }
     let maxStep = 0;
     for (let j = 0; j < k; j++) {
       theta[j]! -= step[j]!;
@@ -97,33 +104,6 @@ export function newtonLogistic(data: LogisticData, opts: { iterations?: number; 
     if (maxStep < (opts.tol ?? 1e-13)) break;
   }
   return { w: theta.slice(0, d), b: theta[d]!, iterations };
-}
-
-/** Solve A s = r by Gaussian elimination with partial pivoting (A is k×k, copied). */
-function solve(aIn: Float64Array, rIn: Float64Array, k: number): Float64Array {
-  const a = Float64Array.from(aIn);
-  const r = Float64Array.from(rIn);
-  for (let col = 0; col < k; col++) {
-    let piv = col;
-    for (let i = col + 1; i < k; i++) if (Math.abs(a[i * k + col]!) > Math.abs(a[piv * k + col]!)) piv = i;
-    if (Math.abs(a[piv * k + col]!) < 1e-300) throw new Error("newtonLogistic: singular Hessian (separable data?)");
-    if (piv !== col) {
-      for (let j = 0; j < k; j++) [a[col * k + j], a[piv * k + j]] = [a[piv * k + j]!, a[col * k + j]!];
-      [r[col], r[piv]] = [r[piv]!, r[col]!];
-    }
-    for (let i = col + 1; i < k; i++) {
-      const f = a[i * k + col]! / a[col * k + col]!;
-      for (let j = col; j < k; j++) a[i * k + j]! -= f * a[col * k + j]!;
-      r[i]! -= f * r[col]!;
-    }
-  }
-  const s = new Float64Array(k);
-  for (let i = k - 1; i >= 0; i--) {
-    let acc = r[i]!;
-    for (let j = i + 1; j < k; j++) acc -= a[i * k + j]! * s[j]!;
-    s[i] = acc / a[i * k + i]!;
-  }
-  return s;
 }
 
 export interface FitOptions {

@@ -17,8 +17,12 @@
  * (relative) of the best, so value and policy iteration return the same π* even where
  * several actions are optimal.
  */
+
+import { SingularMatrixError, solveLinear } from "../engine/linalg.ts";
 import type { Rng } from "../engine/rng.ts";
 import type { TabularEnv, TabularPolicy } from "./env.ts";
+
+export { SingularMatrixError, solveLinear };
 
 export interface DpOptions {
   /** Discount γ ∈ [0, 1]. */
@@ -41,20 +45,6 @@ export class DpConvergenceError extends Error {
     super(
       `${fn}: no convergence after ${iterations} sweeps (last change ${delta.toExponential(2)}, tol ${tol}); ` +
         "raise maxIterations, loosen tol, or use γ < 1 if some policy never terminates",
-    );
-  }
-}
-
-/** Gaussian elimination met a (numerically) zero pivot. */
-export class SingularMatrixError extends Error {
-  override name = "SingularMatrixError";
-  constructor(
-    readonly fn: string,
-    readonly column: number,
-  ) {
-    super(
-      `${fn}: matrix is singular at column ${column}; for (I − γ P_π) this means γ = 1 and the policy ` +
-        "can run forever without reaching a terminal state: use γ < 1 or a proper policy",
     );
   }
 }
@@ -282,46 +272,22 @@ export function solvePolicy(env: TabularEnv, pi: TabularPolicy, gamma: number): 
   for (let i = 0; i < n; i++) {
     for (let j = 0; j < n; j++) M[i * n + j] = (i === j ? 1 : 0) - gamma * P[i * n + j]!;
   }
-  return solveLinear(M, r, n);
+  try {
+    return solveLinear(M, r, n);
+  } catch (e) {
+    if (!(e instanceof SingularMatrixError)) throw e;
+    throw new SingularMatrixError(
+      "solvePolicy",
+      e.column,
+      "for (I − γ P_π) this means γ = 1 and the policy can run forever without reaching a terminal state: " +
+        "use γ < 1 or a proper policy",
+    );
+  }
 }
 
 /** Exact Q^π = r(s,a) + γ Σ p V^π(s'), with V^π from the linear solve. */
 export function solvePolicyQ(env: TabularEnv, pi: TabularPolicy, gamma: number): Float64Array {
   return qFromV(env, solvePolicy(env, pi, gamma), gamma);
-}
-
-/** Solve A x = b (A is n×n row-major) by Gaussian elimination with partial pivoting, in float64. */
-export function solveLinear(A: Float64Array, b: Float64Array, n: number): Float64Array {
-  if (A.length !== n * n || b.length !== n) {
-    throw new RangeError(`solveLinear: need A of ${n}x${n} and b of ${n}, got ${A.length} and ${b.length} entries`);
-  }
-  const M = Float64Array.from(A);
-  const x = Float64Array.from(b);
-  let scale = 0;
-  for (const v of M) scale = Math.max(scale, Math.abs(v));
-  const eps = n * Number.EPSILON * Math.max(scale, Number.MIN_VALUE);
-  for (let k = 0; k < n; k++) {
-    let p = k;
-    for (let i = k + 1; i < n; i++) if (Math.abs(M[i * n + k]!) > Math.abs(M[p * n + k]!)) p = i;
-    if (!(Math.abs(M[p * n + k]!) > eps)) throw new SingularMatrixError("solveLinear", k);
-    if (p !== k) {
-      for (let j = 0; j < n; j++) [M[k * n + j], M[p * n + j]] = [M[p * n + j]!, M[k * n + j]!];
-      [x[k], x[p]] = [x[p]!, x[k]!];
-    }
-    const pivot = M[k * n + k]!;
-    for (let i = k + 1; i < n; i++) {
-      const f = M[i * n + k]! / pivot;
-      if (f === 0) continue;
-      for (let j = k; j < n; j++) M[i * n + j] = M[i * n + j]! - f * M[k * n + j]!;
-      x[i] = x[i]! - f * x[k]!;
-    }
-  }
-  for (let k = n - 1; k >= 0; k--) {
-    let v = x[k]!;
-    for (let j = k + 1; j < n; j++) v -= M[k * n + j]! * x[j]!;
-    x[k] = v / M[k * n + k]!;
-  }
-  return x;
 }
 
 // ---------------------------------------------------------------------------------------
