@@ -1,0 +1,20 @@
+/**
+ * `stepwise data ...`: reading, converting, generating and inspecting training data.
+ * One sub-command per file; this file only creates the group and wires them in.
+ */
+import type { Command } from "commander";
+import { registerDataConvert } from "./data-convert.ts";
+import { registerDataGenerate } from "./data-generate.ts";
+import { registerDataDedup, registerDataStats } from "./data-stats.ts";
+
+/** Create the `data` command group and register every data sub-command under it. */
+export function registerData(program: Command): Command {
+  const data = program
+    .command("data")
+    .description("Chain-of-thought and instruction data: convert, generate, inspect, clean");
+  registerDataConvert(data);
+  registerDataGenerate(data);
+  registerDataStats(data);
+  registerDataDedup(data);
+  return data;
+}

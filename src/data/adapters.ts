@@ -1,0 +1,418 @@
+/**
+ * Adapters from the public dataset layouts to stepwise's record kinds, and conversions
+ * between record kinds. Each adapter is a pure function `(row, loc) → record` that throws a
+ * DataError naming the field when the row is malformed; the registry is a mapped type, so
+ * a new source format cannot compile until it has an adapter.
+ *
+ *   gsm8k   {question, answer: "…<<a*b=c>>…\n#### N"}          → cot  (annotations stripped, N without commas)
+ *   aqua    {question, options: ["A)…",…], rationale, correct}   → cot  (options appended, answer = letter)
+ *   math    {problem, solution: "…\boxed{…}…"}                  → cot  (answer = last balanced \boxed / \fbox)
+ *   alpaca  {instruction, input, output}                         → instruction
+ *   dolly   {instruction, context, response, category}           → instruction
+ *   flan    {inputs, targets} or Super-Natural-Instructions       → instruction (definition + examples rendered)
+ *   sni     same adapter as flan
+ *   cot, instruction, preference, conversation, prompt-completion → themselves, validated, passed through as-is
+ */
+import { z } from "zod";
+import { DataError, describeValue, fromZodError, type Location } from "./errors.ts";
+import {
+  type Conversation,
+  ConversationSchema,
+  type CoTRecord,
+  CoTRecordSchema,
+  type InstructionRecord,
+  InstructionRecordSchema,
+  type PreferenceRecord,
+  PreferenceRecordSchema,
+  type PromptCompletion,
+  PromptCompletionSchema,
+  type RecordKind,
+  type RecordOf,
+} from "./records.ts";
+import { renderTarget } from "./tasks/types.ts";
+
+export const SOURCE_FORMATS = [
+  "gsm8k",
+  "aqua",
+  "math",
+  "alpaca",
+  "dolly",
+  "flan",
+  "sni",
+  "cot",
+  "instruction",
+  "preference",
+  "conversation",
+  "prompt-completion",
+] as const;
+export type SourceFormat = (typeof SOURCE_FORMATS)[number];
+
+export interface AdaptOptions {
+  /** GSM8K: keep the `<<a*b=c>>` calculator annotations in the chain (default: strip them). */
+  keepCalculator?: boolean;
+}
+
+export interface Adapter<K extends RecordKind = RecordKind> {
+  /** The record kind this format becomes. */
+  kind: K;
+  description: string;
+  adapt(row: unknown, loc: Location, opts: AdaptOptions): RecordOf<K>;
+}
+
+// ---------------------------------------------------------------- helpers
+
+/** Validate `row` against a zod schema, turning the first issue into a DataError at `loc`. */
+function check<S extends z.ZodType>(schema: S, row: unknown, loc: Location): z.infer<S> {
+  asObject(row, loc);
+  const r = schema.safeParse(row, { reportInput: true });
+  if (!r.success) throw fromZodError(r.error, loc);
+  return r.data;
+}
+
+function asObject(row: unknown, loc: Location): Record<string, unknown> {
+  if (row === null || typeof row !== "object" || Array.isArray(row)) {
+    throw new DataError({ loc, reason: "not-an-object", expected: "a JSON object", got: describeValue(row) });
+  }
+  return row as Record<string, unknown>;
+}
+
+function invalid(loc: Location, field: string, expected: string, got: unknown): DataError {
+  return new DataError({ loc, reason: "invalid-value", field, expected, got: describeValue(got) });
+}
+
+// ---------------------------------------------------------------- GSM8K
+
+const Gsm8kRow = z.object({ question: z.string().min(1), answer: z.string() });
+
+/** Remove GSM8K's calculator annotations: "3*4 = <<3*4=12>>12" → "3*4 = 12". */
+export function stripCalculator(s: string): string {
+  return s.replace(/<<[^<>]*>>/g, "");
+}
+
+/** Split a GSM8K solution at its last "####": the chain before, the answer after without thousands separators. */
+export function splitGsm8kAnswer(solution: string): { chain: string; answer: string } | undefined {
+  const at = solution.lastIndexOf("####");
+  if (at < 0) return undefined;
+  const answer = solution
+    .slice(at + 4)
+    .replace(/(\d),(?=\d)/g, "$1")
+    .trim();
+  if (answer === "") return undefined;
+  return { chain: solution.slice(0, at).trim(), answer };
+}
+
+function adaptGsm8k(row: unknown, loc: Location, opts: AdaptOptions): CoTRecord {
+  const r = check(Gsm8kRow, row, loc);
+  const split = splitGsm8kAnswer(r.answer);
+  if (split === undefined) throw invalid(loc, "answer", 'a worked solution ending in "#### N"', r.answer);
+  const chain = opts.keepCalculator ? split.chain : stripCalculator(split.chain);
+  return { question: r.question, chain_of_thought: chain, answer: split.answer, meta: { source: "gsm8k" } };
+}
+
+// ---------------------------------------------------------------- AQuA-RAT
+
+const AquaRow = z.object({
+  question: z.string().min(1),
+  options: z.array(z.string()).min(2),
+  rationale: z.string(),
+  correct: z.string(),
+});
+
+function adaptAqua(row: unknown, loc: Location): CoTRecord {
+  const r = check(AquaRow, row, loc);
+  const letters: string[] = [];
+  const lines = r.options.map((opt, k) => {
+    const m = /^\s*([A-Z])\s*\)\s*([\s\S]*)$/.exec(opt);
+    if (m === null) throw invalid(loc, `options.${k}`, 'an option like "A)42"', opt);
+    letters.push(m[1]!);
+    return `${m[1]}) ${m[2]!.trim()}`;
+  });
+  const correct = r.correct.trim().toUpperCase();
+  if (!letters.includes(correct))
+    throw invalid(loc, "correct", `one of the option letters ${letters.join(", ")}`, r.correct);
+  return {
+    question: `${r.question.trim()}\nOptions:\n${lines.join("\n")}`,
+    chain_of_thought: r.rationale.trim(),
+    answer: correct,
+    meta: { source: "aqua" },
+  };
+}
+
+// ---------------------------------------------------------------- MATH
+
+const MathRow = z.object({ problem: z.string().min(1), solution: z.string() });
+
+/**
+ * The content of the LAST top-level `\boxed{…}` or `\fbox{…}` in `s`, braces balanced and
+ * escaped braces (`\{`, `\}`) counted as text; also the brace-less `\boxed 5` form.
+ * Undefined when there is none (or the last one never closes).
+ */
+export function lastBoxed(s: string): string | undefined {
+  let found: string | undefined;
+  const re = /\\(?:boxed|fbox)(?![A-Za-z])/g;
+  for (let m = re.exec(s); m !== null; m = re.exec(s)) {
+    let i = m.index + m[0].length;
+    if (s[i] === " " && s[i + 1] !== "{") {
+      const end = s.slice(i + 1).search(/[\s$]/);
+      const content = end < 0 ? s.slice(i + 1) : s.slice(i + 1, i + 1 + end);
+      if (content !== "") found = content;
+      continue;
+    }
+    while (s[i] === " ") i++;
+    if (s[i] !== "{") continue;
+    let depth = 0;
+    let end = -1;
+    for (let j = i; j < s.length; j++) {
+      const c = s[j];
+      if (c === "\\") j++;
+      else if (c === "{") depth++;
+      else if (c === "}" && --depth === 0) {
+        end = j;
+        break;
+      }
+    }
+    if (end < 0) continue;
+    found = s.slice(i + 1, end);
+    re.lastIndex = end + 1;
+  }
+  return found;
+}
+
+function adaptMath(row: unknown, loc: Location): CoTRecord {
+  const r = check(MathRow, row, loc);
+  const answer = lastBoxed(r.solution)?.trim();
+  if (answer === undefined || answer === "")
+    throw invalid(loc, "solution", "a solution with \\boxed{answer}", r.solution);
+  const meta: Record<string, string | number> = { source: "math" };
+  const o = row as Record<string, unknown>;
+  for (const key of ["subject", "level", "unique_id", "type"]) {
+    const v = o[key];
+    if (typeof v === "string" || typeof v === "number") meta[key] = v;
+  }
+  return { question: r.problem, chain_of_thought: r.solution, answer, meta };
+}
+
+// ---------------------------------------------------------------- instruction formats
+
+const AlpacaRow = z.object({ instruction: z.string().min(1), input: z.string().optional(), output: z.string() });
+
+function adaptAlpaca(row: unknown, loc: Location): InstructionRecord {
+  const r = check(AlpacaRow, row, loc);
+  return r.input === undefined
+    ? { instruction: r.instruction, output: r.output }
+    : { instruction: r.instruction, input: r.input, output: r.output };
+}
+
+const DollyRow = z.object({
+  instruction: z.string().min(1),
+  context: z.string().optional(),
+  response: z.string(),
+  category: z.string().optional(),
+});
+
+function adaptDolly(row: unknown, loc: Location): InstructionRecord {
+  const r = check(DollyRow, row, loc);
+  const rec: InstructionRecord = { instruction: r.instruction, output: r.response, meta: { source: "dolly" } };
+  if (r.context !== undefined && r.context !== "") rec.input = r.context;
+  if (r.category !== undefined) rec.meta!["category"] = r.category;
+  return rec;
+}
+
+const FlanRow = z.object({ inputs: z.string().min(1), targets: z.string() });
+const SniExample = z.object({ input: z.string(), output: z.string(), explanation: z.string().optional() });
+const SniRow = z.object({
+  definition: z.union([z.string().min(1), z.array(z.string()).min(1)]),
+  positive_examples: z.array(SniExample).optional(),
+  instance: z.object({ input: z.string(), output: z.union([z.string(), z.array(z.string()).min(1)]) }),
+});
+
+/** "Positive Examples" / "positive examples" / "positive_examples" → "positive_examples". */
+function normalizeKeys(o: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(o).map(([k, v]) => [
+      k
+        .trim()
+        .toLowerCase()
+        .replace(/[\s-]+/g, "_"),
+      v,
+    ]),
+  );
+}
+
+/** Render a Super-Natural-Instructions task definition and its positive examples as one instruction. */
+export function renderSniInstruction(definition: string, examples: z.infer<typeof SniExample>[]): string {
+  const parts = [definition.trim()];
+  examples.forEach((ex, k) => {
+    let s = `Example ${k + 1}\nInput: ${ex.input.trim()}\nOutput: ${ex.output.trim()}`;
+    if (ex.explanation !== undefined && ex.explanation.trim() !== "") s += `\nExplanation: ${ex.explanation.trim()}`;
+    parts.push(s);
+  });
+  if (examples.length > 0) parts.push("Now complete the following example.");
+  return parts.join("\n\n");
+}
+
+function adaptFlan(row: unknown, loc: Location): InstructionRecord {
+  const o = asObject(row, loc);
+  if ("inputs" in o || "targets" in o) {
+    const r = check(FlanRow, o, loc);
+    return { instruction: r.inputs, output: r.targets, meta: { source: "flan" } };
+  }
+  const r = check(SniRow, normalizeKeys(o), loc);
+  const definition = Array.isArray(r.definition) ? r.definition.join("\n") : r.definition;
+  const output = Array.isArray(r.instance.output) ? r.instance.output[0]! : r.instance.output;
+  return {
+    instruction: renderSniInstruction(definition, r.positive_examples ?? []),
+    input: r.instance.input,
+    output,
+    meta: { source: "sni" },
+  };
+}
+
+/** Validate against the record schema but return the row itself, so TRL layouts round-trip as-is. */
+function passThrough<K extends RecordKind>(schema: z.ZodType<RecordOf<K>>) {
+  return (row: unknown, loc: Location): RecordOf<K> => {
+    check(schema, row, loc);
+    return row as RecordOf<K>;
+  };
+}
+
+// ---------------------------------------------------------------- the registry
+
+type AdapterRegistry = {
+  [F in SourceFormat]: Adapter;
+};
+
+export const ADAPTERS: AdapterRegistry = {
+  gsm8k: { kind: "cot", description: "GSM8K {question, answer: '… #### N'}", adapt: adaptGsm8k },
+  aqua: { kind: "cot", description: "AQuA-RAT {question, options, rationale, correct}", adapt: adaptAqua },
+  math: { kind: "cot", description: "MATH {problem, solution with \\boxed{}}", adapt: adaptMath },
+  alpaca: { kind: "instruction", description: "Alpaca {instruction, input, output}", adapt: adaptAlpaca },
+  dolly: { kind: "instruction", description: "Dolly {instruction, context, response, category}", adapt: adaptDolly },
+  flan: { kind: "instruction", description: "FLAN {inputs, targets} or Super-Natural-Instructions", adapt: adaptFlan },
+  sni: {
+    kind: "instruction",
+    description: "Super-Natural-Instructions {definition, positive examples, instance}",
+    adapt: adaptFlan,
+  },
+  cot: { kind: "cot", description: "stepwise CoT records", adapt: passThrough<"cot">(CoTRecordSchema) },
+  instruction: {
+    kind: "instruction",
+    description: "stepwise instruction records",
+    adapt: passThrough<"instruction">(InstructionRecordSchema),
+  },
+  preference: {
+    kind: "preference",
+    description: "TRL preference {prompt, chosen, rejected}",
+    adapt: passThrough<"preference">(PreferenceRecordSchema),
+  },
+  conversation: {
+    kind: "conversation",
+    description: "TRL conversational {messages}",
+    adapt: passThrough<"conversation">(ConversationSchema),
+  },
+  "prompt-completion": {
+    kind: "prompt-completion",
+    description: "TRL prompt-completion {prompt, completion}",
+    adapt: passThrough<"prompt-completion">(PromptCompletionSchema),
+  },
+};
+
+// ---------------------------------------------------------------- conversions between kinds
+
+/** The line that ends a chain-of-thought target when a CoT record becomes free text. */
+export function cotTarget(r: CoTRecord): string {
+  // One answer line for the whole project (the generators' `#### N`), so converted data,
+  // formatted training targets and the evaluator's strict extraction agree.
+  return renderTarget({ chain_of_thought: r.chain_of_thought.trim(), answer: r.answer });
+}
+
+function instructionPrompt(r: InstructionRecord): string {
+  return r.input !== undefined && r.input.trim() !== "" ? `${r.instruction}\n\n${r.input}` : r.instruction;
+}
+
+const withMeta = <T extends object>(rec: T, meta: Record<string, unknown> | undefined): T =>
+  meta === undefined ? rec : { ...rec, meta };
+
+type Conversions = {
+  [F in RecordKind]: Partial<{ [T in RecordKind]: (r: RecordOf<F>, loc: Location) => RecordOf<T> }>;
+};
+
+/** Which record kinds can become which; a missing entry means "does not make sense". */
+export const CONVERSIONS: Conversions = {
+  cot: {
+    cot: (r) => r,
+    instruction: (r): InstructionRecord => withMeta({ instruction: r.question, output: cotTarget(r) }, r.meta),
+    "prompt-completion": (r): PromptCompletion => withMeta({ prompt: r.question, completion: cotTarget(r) }, r.meta),
+    conversation: (r): Conversation =>
+      withMeta(
+        {
+          messages: [
+            { role: "user", content: r.question },
+            { role: "assistant", content: cotTarget(r) },
+          ],
+        },
+        r.meta,
+      ),
+  },
+  instruction: {
+    instruction: (r) => r,
+    "prompt-completion": (r): PromptCompletion =>
+      withMeta({ prompt: instructionPrompt(r), completion: r.output }, r.meta),
+    conversation: (r): Conversation =>
+      withMeta(
+        {
+          messages: [
+            { role: "user", content: instructionPrompt(r) },
+            { role: "assistant", content: r.output },
+          ],
+        },
+        r.meta,
+      ),
+  },
+  preference: { preference: (r): PreferenceRecord => r },
+  conversation: {
+    conversation: (r) => r,
+    "prompt-completion": (r, loc): PromptCompletion => {
+      const last = r.messages.length - 1;
+      if (r.messages[last]!.role !== "assistant" || last === 0) {
+        throw new DataError({
+          loc,
+          reason: "unconvertible",
+          field: "messages",
+          expected: "a conversation ending in an assistant message after at least one other",
+          got: `last role "${r.messages[last]!.role}" of ${r.messages.length}`,
+        });
+      }
+      return withMeta({ prompt: r.messages.slice(0, last), completion: [r.messages[last]!] }, r.meta);
+    },
+  },
+  "prompt-completion": {
+    "prompt-completion": (r) => r,
+    conversation: (r): Conversation => {
+      const asMessages = (x: PromptCompletion["prompt"], role: "user" | "assistant") =>
+        typeof x === "string" ? [{ role, content: x }] : x;
+      return withMeta(
+        { messages: [...asMessages(r.prompt, "user"), ...asMessages(r.completion, "assistant")] },
+        r.meta,
+      );
+    },
+  },
+};
+
+/** The conversion from `from` to `to`, or undefined when it does not make sense. */
+export function conversion(from: RecordKind, to: RecordKind): ((r: unknown, loc: Location) => unknown) | undefined {
+  return CONVERSIONS[from][to] as ((r: unknown, loc: Location) => unknown) | undefined;
+}
+
+/** Kinds a record of `from` can become. */
+export function targetsOf(from: RecordKind): RecordKind[] {
+  return Object.keys(CONVERSIONS[from]) as RecordKind[];
+}
+
+/** Adapt one row of `format` and convert it to `to`: the whole pipeline for one row, pure. */
+export function adaptRow(format: SourceFormat, to: RecordKind, row: unknown, loc: Location, opts: AdaptOptions = {}) {
+  const adapter = ADAPTERS[format];
+  const convert = conversion(adapter.kind, to);
+  if (convert === undefined) throw new Error(`cannot convert ${format} (${adapter.kind} records) to ${to}`);
+  return convert(adapter.adapt(row, loc, opts), loc);
+}

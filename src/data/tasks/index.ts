@@ -1,0 +1,140 @@
+/**
+ * The task registry and dataset generation with a held-out split.
+ *
+ * Split rule: a problem belongs to "test" iff hash(task + canonical form) mod 10_000 is
+ * below `testFraction` × 10_000, else to "train". The split depends only on the problem,
+ * never on the seed or on which other problems were drawn, so the same problem can never
+ * land in both splits, and its split is stable across runs. `generateDataset` draws from
+ * the seeded generator, keeps the problems of the requested split, drops repeats, and
+ * stops at exactly n.
+ */
+import { deriveSeed, hashString, Rng } from "../../engine/rng.ts";
+import type { CoTRecord } from "../records.ts";
+import { algebra } from "./algebra.ts";
+import { arithmetic } from "./arithmetic.ts";
+import { codeTrace } from "./code-trace.ts";
+import { logic } from "./logic.ts";
+import { longArith } from "./long-arith.ts";
+import type { Problem, StepVerdict, TaskGenerator } from "./types.ts";
+import { splitSteps, toRecord } from "./types.ts";
+import { units } from "./units.ts";
+
+export const TASK_NAMES = ["arithmetic", "long-arith", "units", "algebra", "logic", "code-trace"] as const;
+export type TaskName = (typeof TASK_NAMES)[number];
+
+export const TASKS: { [K in TaskName]: TaskGenerator } = {
+  arithmetic,
+  "long-arith": longArith,
+  units,
+  algebra,
+  logic,
+  "code-trace": codeTrace,
+};
+
+export type Split = "train" | "test";
+
+/** Default share of the problem space that is held out for test. */
+export const DEFAULT_TEST_FRACTION = 0.2;
+
+export function isTaskName(name: string): name is TaskName {
+  return (TASK_NAMES as readonly string[]).includes(name);
+}
+
+/** The split a problem belongs to; a pure function of the problem's task and canonical form. */
+export function splitOf(problem: Pick<Problem, "task" | "canonical">, testFraction = DEFAULT_TEST_FRACTION): Split {
+  return hashString(`${problem.task}\u0000${problem.canonical}`) % 10_000 < testFraction * 10_000 ? "test" : "train";
+}
+
+export interface DatasetOptions {
+  /** One task, or several mixed round-robin. */
+  tasks: TaskName[];
+  n: number;
+  seed: number;
+  split: Split;
+  testFraction?: number;
+  /** Give up after this many draws per requested record (default 200). */
+  maxDrawsPerRecord?: number;
+}
+
+/** Problems of one split, deduplicated, in draw order; meta = {task, split, id}. */
+export function generateProblems(opts: DatasetOptions): Problem[] {
+  const { tasks, n, seed, split } = opts;
+  if (tasks.length === 0)
+    throw new Error("generateDataset: tasks is empty; pass at least one of " + TASK_NAMES.join(", "));
+  for (const t of tasks) {
+    if (!isTaskName(t)) throw new Error(`generateDataset: unknown task "${t}"; known: ${TASK_NAMES.join(", ")}`);
+  }
+  if (!Number.isInteger(n) || n < 0) throw new Error(`generateDataset: n must be an integer >= 0, got ${n}`);
+  const testFraction = opts.testFraction ?? DEFAULT_TEST_FRACTION;
+  if (!(testFraction > 0 && testFraction < 1)) {
+    throw new Error(`generateDataset: testFraction must be in (0, 1), got ${testFraction}`);
+  }
+  // One stream per task, so adding a task to the mix does not change the others' draws.
+  const rngs = tasks.map((t) => new Rng(deriveSeed(seed, "tasks", t)));
+  const seen = new Set<string>();
+  const out: Problem[] = [];
+  const maxDraws = Math.max(1000, n * (opts.maxDrawsPerRecord ?? 200));
+  for (let draws = 0; out.length < n; draws++) {
+    if (draws >= maxDraws) {
+      throw new Error(
+        `generateDataset: found only ${out.length} of ${n} distinct ${split} problems for ${tasks.join(",")} in ${draws} draws; ` +
+          "ask for fewer, or widen the generators' ranges",
+      );
+    }
+    const k = out.length % tasks.length;
+    const task = tasks[k]!;
+    const problem = TASKS[task].generate(rngs[k]!);
+    const key = `${task}\u0000${problem.canonical}`;
+    if (splitOf(problem, testFraction) !== split || seen.has(key)) continue;
+    seen.add(key);
+    out.push(problem);
+  }
+  return out;
+}
+
+/**
+ * The record for the i-th problem of a dataset: meta = {task, split, id, structured, canonical},
+ * with id = "<task>-<split>-<seed>-<i>", `structured` the problem's structured form as JSON and
+ * `canonical` its split key, so `problemFromRecord` can rebuild the problem and its checkers
+ * can grade a model's chain.
+ */
+export function datasetRecord(problem: Problem, opts: Pick<DatasetOptions, "split" | "seed">, i: number): CoTRecord {
+  const id = `${problem.task}-${opts.split}-${opts.seed}-${i}`;
+  const structured = JSON.stringify(problem.structured);
+  const meta = { task: problem.task, split: opts.split, id, structured, canonical: problem.canonical };
+  return { ...toRecord(problem), meta };
+}
+
+/**
+ * Rebuild the problem behind a generated record (meta.task and meta.structured), or null if
+ * the record was not generated here. The gold steps come from the record's chain.
+ */
+export function problemFromRecord(record: CoTRecord): Problem | null {
+  const task = record.meta?.["task"];
+  const structured = record.meta?.["structured"];
+  const canonical = record.meta?.["canonical"];
+  if (typeof task !== "string" || !isTaskName(task) || typeof structured !== "string") return null;
+  if (typeof canonical !== "string") return null;
+  return {
+    task,
+    question: record.question,
+    steps: splitSteps(record.chain_of_thought),
+    answer: record.answer,
+    structured: JSON.parse(structured) as unknown,
+    canonical,
+  };
+}
+
+/** Grade a chain against a generated record with its task's step checker; null if the record is not generated. */
+export function checkRecordSteps(record: CoTRecord, steps: string[]): StepVerdict | null {
+  const problem = problemFromRecord(record);
+  return problem && TASKS[problem.task as TaskName].checkSteps(problem, steps);
+}
+
+/** `n` CoTRecords of one split (see `generateProblems`). */
+export function generateDataset(opts: DatasetOptions): CoTRecord[] {
+  return generateProblems(opts).map((p, i) => datasetRecord(p, opts, i));
+}
+
+export type { Problem, StepVerdict, TaskGenerator } from "./types.ts";
+export { ANSWER_LINE, ANSWER_PREFIX, answerLine, renderTarget, splitSteps, toRecord } from "./types.ts";

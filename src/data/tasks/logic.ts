@@ -1,0 +1,297 @@
+/**
+ * Logic: ordering puzzles and boolean expressions.
+ *
+ * Ordering: adjacent facts about a line of people ("Ava is taller than Ben", "Cal is
+ * shorter than Ben"), shuffled; "Who is the tallest?" The chain applies transitivity one
+ * link at a time from the end that is asked about, then concludes:
+ *   "Ava is taller than Ben and Ben is taller than Cal, so Ava is taller than Cal."
+ *   "So Ava is the tallest."
+ * Each premise must be a fact of the question or an earlier conclusion, the two premises
+ * must share their middle person, and the conclusion must join the outer two; the final
+ * line needs every other person already known to be shorter (taller).
+ *
+ * Boolean: an expression over True/False with and/or/not; one reduction per step,
+ * innermost first, each with the expression it leaves:
+ *   "not False = True, so (True and True) or False."   "True and True = True, so True or False."
+ *   "True or False = True."
+ * The checker evaluates the reduced sub-expression, finds it in the current expression
+ * and requires the stated remainder to be exactly the current expression with it replaced.
+ */
+import type { Rng } from "../../engine/rng.ts";
+import { answersMatch, type StepVerdict, type TaskGenerator, verdict } from "./types.ts";
+
+export interface LogicOptions {
+  kinds: ("ordering" | "boolean")[];
+  /** People in an ordering puzzle (at least 3). */
+  maxPeople: number;
+  /** Depth of a boolean expression tree (at least 2). */
+  maxDepth: number;
+}
+
+export type LogicStructured =
+  | {
+      kind: "ordering";
+      /** Tallest first. */
+      order: string[];
+      /** Fact i relates order[pairs[i]] and order[pairs[i] + 1]; `shorter` phrases it from the shorter side. */
+      facts: { pair: number; shorter: boolean }[];
+      ask: "tallest" | "shortest";
+    }
+  | { kind: "boolean"; expr: string };
+
+const PEOPLE = ["Ava", "Ben", "Cal", "Dina", "Eli", "Fay", "Gus", "Hana", "Ian", "Jo", "Kai", "Lea"];
+
+// ---------------------------------------------------------------- ordering
+
+type Rel = [tall: string, short: string];
+
+/** "X is taller than Y" → [X, Y]; "X is shorter than Y" → [Y, X]. */
+function parseRel(text: string): Rel | null {
+  const m = /^\s*(\w+) is (taller|shorter) than (\w+)\s*$/.exec(text);
+  if (!m) return null;
+  return m[2] === "taller" ? [m[1]!, m[3]!] : [m[3]!, m[1]!];
+}
+const showRel = ([t, s]: Rel, shorter: boolean) => (shorter ? `${s} is shorter than ${t}` : `${t} is taller than ${s}`);
+const relKey = ([t, s]: Rel) => `${t}>${s}`;
+
+function orderingFacts(s: Extract<LogicStructured, { kind: "ordering" }>): Rel[] {
+  return s.facts.map((f) => [s.order[f.pair]!, s.order[f.pair + 1]!]);
+}
+
+function orderingSteps(s: Extract<LogicStructured, { kind: "ordering" }>): string[] {
+  const o = s.order;
+  const n = o.length;
+  const steps: string[] = [];
+  if (s.ask === "tallest") {
+    for (let k = 2; k < n; k++) {
+      const p1 = showRel([o[0]!, o[k - 1]!], false);
+      const p2 = showRel([o[k - 1]!, o[k]!], false);
+      steps.push(`${p1} and ${p2}, so ${showRel([o[0]!, o[k]!], false)}.`);
+    }
+    steps.push(`So ${o[0]} is the tallest.`);
+  } else {
+    for (let k = n - 3; k >= 0; k--) {
+      const p1 = showRel([o[k + 1]!, o[n - 1]!], true);
+      const p2 = showRel([o[k]!, o[k + 1]!], true);
+      steps.push(`${p1} and ${p2}, so ${showRel([o[k]!, o[n - 1]!], true)}.`);
+    }
+    steps.push(`So ${o[n - 1]} is the shortest.`);
+  }
+  return steps;
+}
+
+function checkOrdering(s: Extract<LogicStructured, { kind: "ordering" }>, steps: string[]): StepVerdict {
+  const known = new Set(orderingFacts(s).map(relKey));
+  const people = s.order;
+  for (let k = 0; k < steps.length; k++) {
+    const step = steps[k]!.replace(/\.$/, "");
+    const fin = /^So (\w+) is the (tallest|shortest)$/.exec(step);
+    if (fin) {
+      const x = fin[1]!;
+      const others = people.filter((p) => p !== x);
+      const missing = others.find((p) => !known.has(fin[2] === "tallest" ? `${x}>${p}` : `${p}>${x}`));
+      if (!people.includes(x) || missing !== undefined) {
+        return verdict([
+          {
+            step: k,
+            reason: `it is not yet known that ${x} is ${fin[2] === "tallest" ? "taller" : "shorter"} than ${missing ?? "everyone"}`,
+          },
+        ]);
+      }
+      if (fin[2] !== s.ask || k !== steps.length - 1)
+        return verdict([{ step: k, reason: `the question asks who is the ${s.ask}, and this must be the last step` }]);
+      return verdict(
+        fin[1] === (s.ask === "tallest" ? people[0] : people[people.length - 1])
+          ? []
+          : [{ step: k, reason: "wrong person" }],
+      );
+    }
+    const m = /^(.+) and (.+), so (.+)$/.exec(step);
+    const rels = m ? [parseRel(m[1]!), parseRel(m[2]!), parseRel(m[3]!)] : [];
+    const [p1, p2, c] = rels;
+    if (!p1 || !p2 || !c)
+      return verdict([
+        {
+          step: k,
+          reason: `expected "<fact> and <fact>, so <conclusion>." or "So X is the ${s.ask}.", got "${steps[k]}"`,
+        },
+      ]);
+    for (const p of [p1, p2]) {
+      if (!known.has(relKey(p)))
+        return verdict([{ step: k, reason: `"${showRel(p, false)}" is neither given nor derived yet` }]);
+    }
+    const chained = (a: Rel, b: Rel) => a[1] === b[0] && a[0] === c[0] && b[1] === c[1];
+    if (!chained(p1, p2) && !chained(p2, p1)) {
+      return verdict([
+        { step: k, reason: `${showRel(c, false)} does not follow from the two premises by transitivity` },
+      ]);
+    }
+    known.add(relKey(c));
+  }
+  return verdict([{ step: steps.length, reason: `the chain never concludes who is the ${s.ask}` }]);
+}
+
+// ---------------------------------------------------------------- boolean
+
+type BoolExpr =
+  | { kind: "lit"; v: boolean }
+  | { kind: "not"; x: BoolExpr }
+  | { kind: "and" | "or"; l: BoolExpr; r: BoolExpr };
+
+const isBin = (e: BoolExpr) => e.kind === "and" || e.kind === "or";
+export function showBool(e: BoolExpr): string {
+  const wrap = (c: BoolExpr) => (isBin(c) ? `(${showBool(c)})` : showBool(c));
+  if (e.kind === "lit") return e.v ? "True" : "False";
+  if (e.kind === "not") return `not ${wrap(e.x)}`;
+  return `${wrap(e.l)} ${e.kind} ${wrap(e.r)}`;
+}
+
+/** Parse with precedence not > and > or; null if malformed. */
+export function parseBool(text: string): BoolExpr | null {
+  const t = text.match(/True|False|and|or|not|[()]|\S+/g) ?? [];
+  let i = 0;
+  const or = (): BoolExpr | null => {
+    let l = and();
+    while (l && t[i] === "or") {
+      i++;
+      const r = and();
+      l = r && { kind: "or", l, r };
+    }
+    return l;
+  };
+  const and = (): BoolExpr | null => {
+    let l = unary();
+    while (l && t[i] === "and") {
+      i++;
+      const r = unary();
+      l = r && { kind: "and", l, r };
+    }
+    return l;
+  };
+  const unary = (): BoolExpr | null => {
+    const tok = t[i++];
+    if (tok === "True" || tok === "False") return { kind: "lit", v: tok === "True" };
+    if (tok === "not") {
+      const x = unary();
+      return x && { kind: "not", x };
+    }
+    if (tok !== "(") return null;
+    const e = or();
+    return t[i++] === ")" ? e : null;
+  };
+  const e = or();
+  return i === t.length ? e : null;
+}
+
+/** Value of a node whose children are literals, else null. */
+function reduce(e: BoolExpr): boolean | null {
+  if (e.kind === "not") return e.x.kind === "lit" ? !e.x.v : null;
+  if (e.kind === "lit" || e.l.kind !== "lit" || e.r.kind !== "lit") return null;
+  return e.kind === "and" ? e.l.v && e.r.v : e.l.v || e.r.v;
+}
+
+/** Every expression obtained by replacing one occurrence of `target` (by rendering) with `value`. */
+function replacements(e: BoolExpr, target: string, value: boolean): BoolExpr[] {
+  const out: BoolExpr[] = showBool(e) === target ? [{ kind: "lit", v: value }] : [];
+  if (e.kind === "not") for (const x of replacements(e.x, target, value)) out.push({ kind: "not", x });
+  if (e.kind === "and" || e.kind === "or") {
+    for (const l of replacements(e.l, target, value)) out.push({ ...e, l });
+    for (const r of replacements(e.r, target, value)) out.push({ ...e, r });
+  }
+  return out;
+}
+
+/** The leftmost innermost reducible node. */
+function firstRedex(e: BoolExpr): BoolExpr | null {
+  if (e.kind === "lit") return null;
+  const inner = e.kind === "not" ? firstRedex(e.x) : (firstRedex(e.l) ?? firstRedex(e.r));
+  return inner ?? (reduce(e) !== null ? e : null);
+}
+
+function booleanSteps(expr: BoolExpr): string[] {
+  const steps: string[] = [];
+  let e = expr;
+  while (e.kind !== "lit") {
+    const redex = firstRedex(e)!;
+    const value = reduce(redex)!;
+    e = replacements(e, showBool(redex), value)[0]!;
+    const lit = value ? "True" : "False";
+    steps.push(e.kind === "lit" ? `${showBool(redex)} = ${lit}.` : `${showBool(redex)} = ${lit}, so ${showBool(e)}.`);
+  }
+  return steps;
+}
+
+function checkBoolean(expr: BoolExpr, steps: string[]): StepVerdict {
+  let e = expr;
+  for (let k = 0; k < steps.length; k++) {
+    const m = /^(.+?) = (True|False)(?:, so (.+?))?\.?$/.exec(steps[k]!);
+    const redex = m && parseBool(m[1]!);
+    if (!m || !redex)
+      return verdict([{ step: k, reason: `expected "<sub-expression> = True|False, so <rest>.", got "${steps[k]}"` }]);
+    const value = reduce(redex);
+    if (value === null) return verdict([{ step: k, reason: `"${m[1]}" is not one operation on literals` }]);
+    if ((value ? "True" : "False") !== m[2])
+      return verdict([{ step: k, reason: `${showBool(redex)} is ${value ? "True" : "False"}` }]);
+    const options = replacements(e, showBool(redex), value).map(showBool);
+    if (options.length === 0)
+      return verdict([{ step: k, reason: `"${showBool(redex)}" does not occur in ${showBool(e)}` }]);
+    const stated = m[3] === undefined ? { kind: "lit" as const, v: value } : parseBool(m[3]);
+    if (!stated || !options.includes(showBool(stated))) {
+      return verdict([{ step: k, reason: `reducing it in ${showBool(e)} leaves ${options[0]}, not ${m[3] ?? m[2]}` }]);
+    }
+    e = stated;
+  }
+  if (e.kind !== "lit") return verdict([{ step: steps.length, reason: `the chain stops at ${showBool(e)}` }]);
+  return verdict([]);
+}
+
+function randomBool(rng: Rng, depth: number, allowNot = true): BoolExpr {
+  if (depth === 0) return { kind: "lit", v: rng.int(0, 1) === 1 };
+  if (allowNot && rng.float() < 0.25) return { kind: "not", x: randomBool(rng, depth - 1, false) };
+  const kind = rng.pick(["and", "or"] as const);
+  return { kind, l: randomBool(rng, rng.int(0, depth - 1)), r: randomBool(rng, depth - 1) };
+}
+
+export const logic: TaskGenerator<LogicStructured, LogicOptions> = {
+  name: "logic",
+  description: "Ordering puzzles (transitivity) and boolean expression evaluation",
+  defaults: { kinds: ["ordering", "boolean"], maxPeople: 5, maxDepth: 3 },
+  generate(rng, opts) {
+    const o = { ...this.defaults, ...opts };
+    const kind = rng.pick(o.kinds);
+    if (kind === "boolean") {
+      const e = randomBool(rng, rng.int(2, Math.max(2, o.maxDepth)), false);
+      const expr = showBool(e);
+      const steps = booleanSteps(e);
+      return {
+        task: "logic",
+        question: `Evaluate: ${expr}`,
+        steps,
+        answer: String(/(True|False)\.$/.exec(steps[steps.length - 1]!)![1]),
+        structured: { kind, expr },
+        canonical: JSON.stringify([kind, expr]),
+      };
+    }
+    const n = rng.int(3, Math.max(3, o.maxPeople));
+    const order = rng.shuffle([...PEOPLE]).slice(0, n);
+    const facts = rng.shuffle(Array.from({ length: n - 1 }, (_, pair) => ({ pair, shorter: rng.int(0, 1) === 1 })));
+    const s = { kind, order, facts, ask: rng.pick(["tallest", "shortest"] as const) };
+    const text = facts.map((f) => `${showRel([order[f.pair]!, order[f.pair + 1]!], f.shorter)}.`).join(" ");
+    return {
+      task: "logic",
+      question: `${text} Who is the ${s.ask}?`,
+      steps: orderingSteps(s),
+      answer: s.ask === "tallest" ? order[0]! : order[n - 1]!,
+      structured: s,
+      canonical: JSON.stringify([kind, order, facts, s.ask]),
+    };
+  },
+  checkAnswer: (problem, answer) => answersMatch(problem.answer, answer),
+  checkSteps(problem, steps) {
+    const s = problem.structured;
+    if (s.kind === "ordering") return checkOrdering(s, steps);
+    const e = parseBool(s.expr);
+    if (!e) throw new Error(`logic.checkSteps: stored expression "${s.expr}" does not parse`);
+    return checkBoolean(e, steps);
+  },
+};
