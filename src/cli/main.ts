@@ -3,7 +3,9 @@
  * only wires them together.
  */
 import { Command } from "commander";
+import { registerData } from "./data.ts";
 import { registerDemo } from "./demo.ts";
+import { registerEval } from "./eval.ts";
 import { registerGenerate } from "./generate.ts";
 import { registerInfo } from "./info.ts";
 import { registerInitModel } from "./init-model.ts";
@@ -25,6 +27,8 @@ registerGenerate(program);
 registerLogits(program);
 registerLab(program);
 registerTrainTokenizer(program);
+registerEval(program);
+registerData(program);
 
 try {
   await program.parseAsync(process.argv);
