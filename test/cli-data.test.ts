@@ -138,7 +138,7 @@ describe("stepwise data convert: real datasets", () => {
     const stderr = await failsInProcess("convert", `${DATA}/alpaca_sample.json`, "--from", "alpaca", "--to", "cot");
     assert.equal(
       stderr,
-      "stepwise: cannot convert alpaca (instruction records) to cot; alpaca converts to: instruction, prompt-completion, conversation\n",
+      "stepwise: cannot convert alpaca (instruction records) to cot; alpaca converts to: instruction, prompt-completion, messages\n",
     );
   });
 });

@@ -8,10 +8,16 @@ import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
 import {
   ADAPTERS,
+  adapterOf,
   adaptRow,
   CONVERSIONS,
+  FORMAT_NAMES,
+  formatName,
+  KIND_NAMES,
   lastBoxed,
+  recordKindOf,
   SOURCE_FORMATS,
+  sourceFormatOf,
   splitGsm8kAnswer,
   stripCalculator,
 } from "../src/data/adapters.ts";
@@ -227,6 +233,33 @@ describe("TRL layouts and conversions", () => {
   });
 });
 
+describe("format and kind names", () => {
+  test("`messages` is the canonical name of the conversational layout; `conversation` a synonym", () => {
+    assert.equal(sourceFormatOf("messages"), "conversation");
+    assert.equal(sourceFormatOf("conversation"), "conversation");
+    assert.equal(recordKindOf("messages"), "conversation");
+    assert.equal(recordKindOf("conversation"), "conversation");
+    assert.equal(sourceFormatOf("constructor"), undefined);
+    assert.equal(recordKindOf("toString"), undefined);
+    assert.equal(formatName("conversation"), "messages");
+    assert.equal(formatName("gsm8k"), "gsm8k");
+    assert.ok(FORMAT_NAMES.includes("messages") && !FORMAT_NAMES.includes("conversation"));
+    assert.ok(KIND_NAMES.includes("messages") && !KIND_NAMES.includes("conversation"));
+    const conv = { messages: [{ role: "user", content: "u" }] };
+    assert.equal(adaptRow("messages", "messages", conv, loc), conv);
+    assert.equal(adaptRow("conversation", "messages", conv, loc), conv);
+    assert.throws(() => adaptRow("alpaca", "cot", { instruction: "I", output: "O" }, loc), {
+      message: "cannot convert alpaca (instruction records) to cot",
+    });
+    assert.throws(() => adaptRow("cot", "preference", {}, loc), {
+      message: "cannot convert cot (cot records) to preference",
+    });
+    assert.throws(() => adaptRow("messages", "cot", conv, loc), {
+      message: "cannot convert messages (messages records) to cot",
+    });
+  });
+});
+
 describe("one-line errors name file:line, field, expected and got", () => {
   const cases: [Parameters<typeof adaptRow>[0], unknown, string][] = [
     ["gsm8k", { question: "q" }, 't.jsonl:7: field "answer": expected a string, got nothing (field missing)'],
@@ -264,7 +297,7 @@ describe("one-line errors name file:line, field, expected and got", () => {
       't.jsonl:7: field "solution": expected a solution with \\boxed{answer}, got string "no box"',
     ],
     [
-      "conversation",
+      "messages",
       { messages: [{ role: "bot", content: "x" }] },
       't.jsonl:7: field "messages.0.role": expected one of "system", "user", "assistant", got string "bot"',
     ],
@@ -277,7 +310,7 @@ describe("one-line errors name file:line, field, expected and got", () => {
   for (const [format, row, message] of cases) {
     test(`${format}: ${message.slice(10, 60)}`, () => {
       assert.equal(
-        errorOf(() => adaptRow(format, ADAPTERS[format].kind, row, loc)),
+        errorOf(() => adaptRow(format, adapterOf(format).kind, row, loc)),
         message,
       );
     });

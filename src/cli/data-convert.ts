@@ -3,14 +3,55 @@
  * read a file in any supported layout (JSONL, JSON array, CSV, Parquet), adapt each row to
  * the target record kind and write JSONL. The output is written atomically, so a failed
  * conversion never leaves a half-written file. The last stdout line is a JSON summary.
+ *
+ * The conversational layout is named `messages` (`--from messages`, `--to messages`);
+ * `conversation` is accepted as a synonym.
  */
-import { type Command, Option } from "commander";
-import { SOURCE_FORMATS, type SourceFormat } from "../data/adapters.ts";
+import { type Command, InvalidArgumentError, Option } from "commander";
+import {
+  FORMAT_NAMES,
+  formatName,
+  NAME_SYNONYMS,
+  recordKindOf,
+  type SourceFormat,
+  sourceFormatOf,
+} from "../data/adapters.ts";
 import { checkConversion, convertRows, emptyStats, formatSkipped } from "../data/convert.ts";
 import { INPUT_FORMATS, type InputFormat, readRecords, writeJsonlAtomic } from "../data/readers.ts";
 import type { RecordKind } from "../data/records.ts";
 
-const TARGETS = ["cot", "instruction", "prompt-completion", "conversation", "preference"] as const;
+/** Kinds `--to` offers, by their canonical names. */
+const TARGETS = ["cot", "instruction", "prompt-completion", "messages", "preference"] as const;
+
+const synonymsNote = NAME_SYNONYMS.map(([syn, name]) => `${syn} = ${name}`).join(", ");
+
+/** `--from` / `--format`: a source format by its canonical name or a synonym, parsed to the registry key. */
+export function formatOption(flags: string, what: string): Option {
+  return new Option(flags, `${what}: ${FORMAT_NAMES.join(", ")} (synonym: ${synonymsNote})`)
+    .argParser((name: string): SourceFormat => {
+      const f = sourceFormatOf(name);
+      if (f === undefined) throw new InvalidArgumentError(`Allowed: ${FORMAT_NAMES.join(", ")}.`);
+      return f;
+    })
+    .makeOptionMandatory();
+}
+
+/** `--to`: a record kind from `TARGETS` or a synonym, parsed to the record kind. */
+function kindOption(flags: string, what: string): Option {
+  return new Option(flags, `${what}: ${TARGETS.join(", ")} (synonym: ${synonymsNote})`)
+    .argParser((name: string): RecordKind => {
+      const k = recordKindOf(name);
+      if (k === undefined || !(TARGETS as readonly string[]).includes(formatName(k)))
+        throw new InvalidArgumentError(`Allowed: ${TARGETS.join(", ")}.`);
+      return k;
+    })
+    .makeOptionMandatory();
+}
+
+/** `--input-format`, shared with `data validate`. */
+export function inputFormatOption(): Option {
+  return new Option("--input-format <format>", "override the format guessed from the extension").choices(INPUT_FORMATS);
+}
 
 interface ConvertFlags {
   from: SourceFormat;
@@ -26,16 +67,15 @@ export function registerDataConvert(data: Command): Command {
     .command("convert")
     .description("Convert a data file (jsonl, json, csv, parquet) from a public layout to a stepwise record kind")
     .argument("<input>", "input file; its format comes from the extension unless --input-format is given")
-    .addOption(new Option("--from <format>", "layout of the input rows").choices(SOURCE_FORMATS).makeOptionMandatory())
-    .addOption(new Option("--to <kind>", "record kind to write").choices(TARGETS).makeOptionMandatory())
+    .addOption(formatOption("--from <format>", "layout of the input rows"))
+    .addOption(kindOption("--to <kind>", "record kind to write"))
     .option("--out <file>", "output JSONL file (written atomically); stdout when omitted")
     .option("--skip-invalid", "skip malformed rows and report counts per reason, instead of stopping at the first")
-    .addOption(
-      new Option("--input-format <format>", "override the format guessed from the extension").choices(INPUT_FORMATS),
-    )
+    .addOption(inputFormatOption())
     .option("--keep-calculator", "gsm8k: keep the <<a*b=c>> calculator annotations in the chain")
     .action(async (input: string, flags: ConvertFlags) => {
       checkConversion(flags.from, flags.to);
+      const [from, to] = [formatName(flags.from), formatName(flags.to)];
       const stats = emptyStats();
       const rows = readRecords(input, flags.inputFormat === undefined ? {} : { format: flags.inputFormat });
       const records = convertRows(
@@ -49,7 +89,7 @@ export function registerDataConvert(data: Command): Command {
         await writeJsonlAtomic(flags.out, records);
       }
       const log = flags.out === undefined ? console.error : console.log;
-      if (flags.out !== undefined) log(`converted ${stats.written} ${flags.from} row(s) to ${flags.to}: ${flags.out}`);
+      if (flags.out !== undefined) log(`converted ${stats.written} ${from} row(s) to ${to}: ${flags.out}`);
       const skipped = formatSkipped(stats);
       if (skipped !== "") {
         log(skipped);
@@ -59,8 +99,8 @@ export function registerDataConvert(data: Command): Command {
         JSON.stringify({
           input,
           output: flags.out ?? null,
-          from: flags.from,
-          to: flags.to,
+          from,
+          to,
           read: stats.read,
           written: stats.written,
           skipped: stats.skipped,

@@ -6,13 +6,15 @@ import type { Command } from "commander";
 import { registerDataConvert } from "./data-convert.ts";
 import { registerDataGenerate } from "./data-generate.ts";
 import { registerDataDedup, registerDataStats } from "./data-stats.ts";
+import { registerDataValidate } from "./data-validate.ts";
 
 /** Create the `data` command group and register every data sub-command under it. */
 export function registerData(program: Command): Command {
   const data = program
     .command("data")
-    .description("Chain-of-thought and instruction data: convert, generate, inspect, clean");
+    .description("Chain-of-thought and instruction data: convert, validate, generate, inspect, clean");
   registerDataConvert(data);
+  registerDataValidate(data);
   registerDataGenerate(data);
   registerDataStats(data);
   registerDataDedup(data);

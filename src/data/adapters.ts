@@ -11,7 +11,12 @@
  *   dolly   {instruction, context, response, category}           → instruction
  *   flan    {inputs, targets} or Super-Natural-Instructions       → instruction (definition + examples rendered)
  *   sni     same adapter as flan
- *   cot, instruction, preference, conversation, prompt-completion → themselves, validated, passed through as-is
+ *   cot, instruction, preference, messages, prompt-completion → themselves, validated, passed through as-is
+ *
+ * Names: the conversational layout `{messages: [{role, content}]}` is called `messages` wherever a
+ * user names a format or target kind (TRL's field name); `conversation`, the record kind's name
+ * inside stepwise, is accepted as a synonym. `sourceFormatOf` / `recordKindOf` resolve either
+ * spelling and `formatName` gives the canonical one, so commands never special-case it.
  */
 import { z } from "zod";
 import { DataError, describeValue, fromZodError, type Location } from "./errors.ts";
@@ -26,6 +31,7 @@ import {
   PreferenceRecordSchema,
   type PromptCompletion,
   PromptCompletionSchema,
+  RECORD_SCHEMAS,
   type RecordKind,
   type RecordOf,
 } from "./records.ts";
@@ -57,6 +63,60 @@ export interface Adapter<K extends RecordKind = RecordKind> {
   kind: K;
   description: string;
   adapt(row: unknown, loc: Location, opts: AdaptOptions): RecordOf<K>;
+}
+
+// ---------------------------------------------------------------- names
+
+/** Names a user may type for a source format / record kind beyond the registry keys. */
+const SYNONYMS: ReadonlyMap<string, SourceFormat & RecordKind> = new Map([["messages", "conversation"]]);
+/** The name to show for a registry key, where it differs from the key. */
+const CANONICAL: ReadonlyMap<string, string> = new Map([["conversation", "messages"]]);
+
+/** A source format as a user may name it: a registry key or a synonym (`messages`). */
+export type FormatName = SourceFormat | "messages";
+/** A record kind as a user may name it: a record kind or a synonym (`messages`). */
+export type KindName = RecordKind | "messages";
+
+/** The canonical user-facing name of a format or kind: `conversation` → `messages`, others unchanged. */
+export function formatName(name: string): string {
+  return CANONICAL.get(name) ?? name;
+}
+
+/** The source format `name` denotes (`messages` and `conversation` → `conversation`), or undefined. */
+export function sourceFormatOf(name: string): SourceFormat | undefined {
+  const f = SYNONYMS.get(name) ?? name;
+  return (SOURCE_FORMATS as readonly string[]).includes(f) ? (f as SourceFormat) : undefined;
+}
+
+/** The record kind `name` denotes (`messages` and `conversation` → `conversation`), or undefined. */
+export function recordKindOf(name: string): RecordKind | undefined {
+  const k = SYNONYMS.get(name) ?? name;
+  return Object.hasOwn(RECORD_SCHEMAS, k) ? (k as RecordKind) : undefined;
+}
+
+/** Every source format by its canonical name, in registry order (for help text and choices). */
+export const FORMAT_NAMES: readonly string[] = SOURCE_FORMATS.map(formatName);
+/** Every record kind by its canonical name. */
+export const KIND_NAMES: readonly string[] = Object.keys(RECORD_SCHEMAS).map(formatName);
+/** Accepted synonyms, `synonym → canonical name`, for help text. */
+export const NAME_SYNONYMS: readonly (readonly [string, string])[] = [...CANONICAL];
+
+function resolveFormat(name: FormatName): SourceFormat {
+  const f = sourceFormatOf(name);
+  if (f === undefined)
+    throw new Error(`unknown data format ${JSON.stringify(name)}; known: ${FORMAT_NAMES.join(", ")}`);
+  return f;
+}
+
+function resolveKind(name: KindName): RecordKind {
+  const k = recordKindOf(name);
+  if (k === undefined) throw new Error(`unknown record kind ${JSON.stringify(name)}; known: ${KIND_NAMES.join(", ")}`);
+  return k;
+}
+
+/** The adapter for a format named either way (`messages` or `conversation`). */
+export function adapterOf(name: FormatName): Adapter {
+  return ADAPTERS[resolveFormat(name)];
 }
 
 // ---------------------------------------------------------------- helpers
@@ -399,20 +459,21 @@ export const CONVERSIONS: Conversions = {
   },
 };
 
-/** The conversion from `from` to `to`, or undefined when it does not make sense. */
-export function conversion(from: RecordKind, to: RecordKind): ((r: unknown, loc: Location) => unknown) | undefined {
-  return CONVERSIONS[from][to] as ((r: unknown, loc: Location) => unknown) | undefined;
+/** The conversion from `from` to `to` (either named either way), or undefined when it does not make sense. */
+export function conversion(from: KindName, to: KindName): ((r: unknown, loc: Location) => unknown) | undefined {
+  return CONVERSIONS[resolveKind(from)][resolveKind(to)] as ((r: unknown, loc: Location) => unknown) | undefined;
 }
 
-/** Kinds a record of `from` can become. */
-export function targetsOf(from: RecordKind): RecordKind[] {
-  return Object.keys(CONVERSIONS[from]) as RecordKind[];
+/** Kinds a record of `from` can become (registry keys; show them with `formatName`). */
+export function targetsOf(from: KindName): RecordKind[] {
+  return Object.keys(CONVERSIONS[resolveKind(from)]) as RecordKind[];
 }
 
 /** Adapt one row of `format` and convert it to `to`: the whole pipeline for one row, pure. */
-export function adaptRow(format: SourceFormat, to: RecordKind, row: unknown, loc: Location, opts: AdaptOptions = {}) {
-  const adapter = ADAPTERS[format];
+export function adaptRow(format: FormatName, to: KindName, row: unknown, loc: Location, opts: AdaptOptions = {}) {
+  const adapter = adapterOf(format);
   const convert = conversion(adapter.kind, to);
-  if (convert === undefined) throw new Error(`cannot convert ${format} (${adapter.kind} records) to ${to}`);
+  if (convert === undefined)
+    throw new Error(`cannot convert ${formatName(format)} (${formatName(adapter.kind)} records) to ${formatName(to)}`);
   return convert(adapter.adapt(row, loc, opts), loc);
 }
