@@ -16,7 +16,7 @@ import { initEngine } from "../src/engine/device.ts";
 import { disposeTree } from "../src/engine/memory.ts";
 import { extractBoth } from "../src/eval/extract.ts";
 import { buildPrompt, COT_TRIGGER, drawExemplars, promptBuilder, shufflePool } from "../src/eval/prompting.ts";
-import { chainOf, evaluate, SAMPLES_FILE, SUMMARY_FILE, writeEvalOutputs } from "../src/eval/run.ts";
+import { chainOf, EXAMPLES_FILE, evaluate, SUMMARY_FILE, writeEvalOutputs } from "../src/eval/run.ts";
 import { checkChain } from "../src/eval/steps.ts";
 import { loadModel, saveModel } from "../src/model/checkpoint.ts";
 import { configFromSizes, toHfConfig } from "../src/model/config.ts";
@@ -141,7 +141,7 @@ describe("evaluate end to end (tiny random model)", () => {
     await rm(tmp, { recursive: true, force: true });
   });
 
-  test("20 generated problems: report with accuracy fields, per task, samples.jsonl", async () => {
+  test("20 generated problems: report with accuracy fields, per task, examples.jsonl", async () => {
     const problems = generateProblems({ tasks: ["arithmetic", "units"], n: 20, seed: 3, split: "test" });
     const records = problems.map(toRecord);
     const model = await loadModel(modelDir);
@@ -164,8 +164,8 @@ describe("evaluate end to end (tiny random model)", () => {
     }
     assert.deepEqual(Object.keys(r.by_task), ["arithmetic", "units"]);
     assert.equal(r.by_task["arithmetic"]!.n + r.by_task["units"]!.n, 20);
-    assert.equal(result.samples.length, 20);
-    result.samples.forEach((s, i) => {
+    assert.equal(result.examples.length, 20);
+    result.examples.forEach((s, i) => {
       assert.equal(s.question, records[i]!.question);
       assert.equal(s.gold, records[i]!.answer);
       assert.ok(s.prompt.endsWith(`A: ${COT_TRIGGER}`));
@@ -175,11 +175,11 @@ describe("evaluate end to end (tiny random model)", () => {
     const files = await writeEvalOutputs(join(tmp, "run"), result);
     assert.deepEqual(
       files.map((f) => f.slice(tmp.length + 1)),
-      [`run/${SUMMARY_FILE}`, `run/${SAMPLES_FILE}`, "run/summary.md"],
+      [`run/${EXAMPLES_FILE}`, `run/${SUMMARY_FILE}`, "run/summary.md"],
     );
-    const summary = JSON.parse(await readFile(files[0]!, "utf8"));
+    const summary = JSON.parse(await readFile(files[1]!, "utf8"));
     assert.equal(summary.n, 20);
-    const lines = (await readFile(files[1]!, "utf8")).trim().split("\n");
+    const lines = (await readFile(files[0]!, "utf8")).trim().split("\n");
     assert.equal(lines.length, 20);
     assert.equal(typeof JSON.parse(lines[0]!).correct_strict, "boolean");
     disposeTree(model.params);
@@ -218,26 +218,13 @@ describe("evaluate end to end (tiny random model)", () => {
     assert.match(table, /\| \*\*all\*\* \| 6 \| 83\.3% \| 83\.3% \| 83\.3% \| 100\.0% \|/);
   });
 
-  test("stepwise eval --task … --out DIR writes summary.json and samples.jsonl", async () => {
+  test("stepwise eval --task … --out DIR writes summary.json and examples.jsonl", async () => {
     const out = join(tmp, "cli-run");
     const run = promisify(execFile);
     const args = ["bin/stepwise.js", "eval", "--model", modelDir, "--task", "arithmetic", "--n", "8"];
     const res = await run(
       process.execPath,
-      [
-        ...args,
-        "--seed",
-        "2",
-        "--prompting",
-        "few-cot",
-        "--shots",
-        "2",
-        "--max-new-tokens",
-        "8",
-        "--out",
-        out,
-        "--json",
-      ],
+      [...args, "--seed", "2", "--mode", "fewshot", "--shots", "2", "--max-new-tokens", "8", "--out", out, "--json"],
       { timeout: 120_000 },
     );
     const report = JSON.parse(res.stdout.trim().split("\n").pop()!);
@@ -246,7 +233,7 @@ describe("evaluate end to end (tiny random model)", () => {
     assert.equal(report.shots, 2);
     const summary = JSON.parse(await readFile(join(out, SUMMARY_FILE), "utf8"));
     assert.equal(summary.n, 8);
-    const samples = (await readFile(join(out, SAMPLES_FILE), "utf8")).trim().split("\n");
+    const samples = (await readFile(join(out, EXAMPLES_FILE), "utf8")).trim().split("\n");
     assert.equal(samples.length, 8);
     await assert.rejects(
       run(process.execPath, ["bin/stepwise.js", "eval", "--model", modelDir]),

@@ -1,101 +1,166 @@
 import type { Command } from "commander";
+import { ADAPTERS, SOURCE_FORMATS, type SourceFormat } from "../data/adapters.ts";
 import { formatLocation } from "../data/errors.ts";
 import { readRecords } from "../data/readers.ts";
-import { type CoTRecord, CoTRecordSchema } from "../data/records.ts";
+import type { CoTRecord } from "../data/records.ts";
 import { generateProblems, isTaskName, TASK_NAMES, type TaskName } from "../data/tasks/index.ts";
 import type { Problem } from "../data/tasks/types.ts";
 import { toRecord } from "../data/tasks/types.ts";
 import { initEngine } from "../engine/device.ts";
 import { disposeTree } from "../engine/memory.ts";
-import { PROMPTING_KINDS, type PromptingKind } from "../eval/prompting.ts";
+import { compareRuns, comparisonTable } from "../eval/compare.ts";
+import { EVAL_MODES, type EvalMode, PROMPTING_KINDS, type PromptingKind } from "../eval/prompting.ts";
 import { evaluate, reportTable, scoreOutput, summarize, writeEvalOutputs } from "../eval/run.ts";
 import { loadModel } from "../model/checkpoint.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
-import { parseIntFlag } from "./args.ts";
+import { parseIntFlag, parseNumberFlag } from "./args.ts";
 
 interface EvalFlags {
   model?: string;
   predictions?: string;
   data?: string;
+  format: string;
   task?: string;
   n: string;
   seed: string;
   split: string;
-  prompting: string;
+  mode?: string;
+  prompting?: string;
   shots: string;
   pool?: string;
   chat?: boolean;
+  samples: string;
+  temperature?: string;
+  topP: string;
   maxNewTokens: string;
   batch: string;
   out?: string;
   json?: boolean;
 }
 
-/** CoT records of a JSONL/JSON/CSV/Parquet file, validated; errors name the file and line. */
-export async function readCoTRecords(path: string): Promise<CoTRecord[]> {
-  return (await readRows(path, false)).map((r) => r.record);
+/** Data formats that become CoT records (the ones `eval --format` accepts). */
+export const COT_FORMATS = SOURCE_FORMATS.filter((f) => ADAPTERS[f].kind === "cot");
+
+function checkFormat(format: string): SourceFormat {
+  if (!(COT_FORMATS as readonly string[]).includes(format)) {
+    throw new Error(`eval: --format must be one of ${COT_FORMATS.join(", ")}, got "${format}"`);
+  }
+  return format as SourceFormat;
 }
 
-/** Records with the `output` a model gave elsewhere (`--predictions`): the record's fields plus `output`. */
-export async function readPredictions(path: string): Promise<{ record: CoTRecord; output: string }[]> {
-  return readRows(path, true);
+/** CoT records of a JSONL/JSON/CSV/Parquet file in `format` (read through the data adapters); errors name file:line. */
+export async function readCoTRecords(path: string, format: SourceFormat = "cot"): Promise<CoTRecord[]> {
+  return (await readRows(path, format, false)).map((r) => r.record);
 }
 
-async function readRows(path: string, withOutput: boolean): Promise<{ record: CoTRecord; output: string }[]> {
+/** Records with the `output` a model gave elsewhere (`--predictions`): the record's fields (in `format`) plus `output`. */
+export async function readPredictions(
+  path: string,
+  format: SourceFormat = "cot",
+): Promise<{ record: CoTRecord; output: string }[]> {
+  return readRows(path, format, true);
+}
+
+async function readRows(
+  path: string,
+  format: SourceFormat,
+  withOutput: boolean,
+): Promise<{ record: CoTRecord; output: string }[]> {
+  const adapter = ADAPTERS[format];
   const out: { record: CoTRecord; output: string }[] = [];
   for await (const r of readRecords(path)) {
     if (!r.ok) throw r.error;
-    const parsed = CoTRecordSchema.safeParse(r.value);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
+    let record: CoTRecord;
+    try {
+      record = adapter.adapt(r.value, r.loc, {}) as CoTRecord;
+    } catch (err) {
+      const msg = err instanceof Error ? err.message : String(err);
+      const where = formatLocation(r.loc);
       throw new Error(
-        `eval: ${formatLocation(r.loc)}: field "${issue.path.join(".")}": ${issue.message} ` +
-          "(expected a CoT record {question, chain_of_thought, answer, meta?})",
+        `eval: ${msg.includes(where) ? msg : `${where}: ${msg}`} (expected a ${format} row: ${adapter.description})`,
       );
     }
-    const output = (r.value as { output?: unknown }).output;
+    const output = (r.value as { output?: unknown } | null)?.output;
     if (withOutput && typeof output !== "string") {
       throw new Error(`eval: ${formatLocation(r.loc)}: field "output": expected the model's output as a string`);
     }
-    out.push({ record: parsed.data, output: typeof output === "string" ? output : "" });
+    out.push({ record, output: typeof output === "string" ? output : "" });
   }
   return out;
 }
 
+/** The prompting kind from --mode (canonical) or the old --prompting alias; default cot. */
+function promptingOf(flags: EvalFlags): PromptingKind {
+  if (flags.mode !== undefined && flags.prompting !== undefined) {
+    throw new Error("eval: give --mode (or its old alias --prompting), not both");
+  }
+  if (flags.mode !== undefined) {
+    if (!Object.hasOwn(EVAL_MODES, flags.mode)) {
+      throw new Error(`eval: --mode must be one of ${Object.keys(EVAL_MODES).join(", ")}, got "${flags.mode}"`);
+    }
+    return EVAL_MODES[flags.mode as EvalMode];
+  }
+  if (flags.prompting !== undefined) {
+    if (!(PROMPTING_KINDS as readonly string[]).includes(flags.prompting)) {
+      throw new Error(`eval: --prompting must be one of ${PROMPTING_KINDS.join(", ")}, got "${flags.prompting}"`);
+    }
+    return flags.prompting as PromptingKind;
+  }
+  return "zero-cot";
+}
+
 /**
- * `stepwise eval --model DIR (--data FILE | --task NAME --n N --seed S) [--prompting zero|zero-cot|few-cot]
- *  [--shots K] [--chat] [--max-new-tokens N] [--batch B] [--out DIR] [--json]`: accuracy (strict and
- * flexible extraction) and step validity of a model's chains; writes summary.json, samples.jsonl and
- * summary.md. `stepwise eval --predictions FILE [--out DIR]` scores outputs produced elsewhere the same way.
+ * `stepwise eval --model DIR (--data FILE --format F | --task NAME --n N --seed S) [--mode cot|direct|fewshot]
+ *  [--shots K] [--samples K --temperature T] [--chat] [--max-new-tokens N] [--batch B] --out DIR [--json]`:
+ * answer accuracy (strict and flexible extraction), step validity, BLEU/ROUGE of the chains against the
+ * reference chains, and with --samples K > 1 maj@K and pass@K; writes examples.jsonl, summary.json and
+ * summary.md. `stepwise eval --predictions FILE --format F --out DIR` scores outputs produced elsewhere the
+ * same way. `stepwise eval compare RUN_A RUN_B` compares two such folders (paired bootstrap).
+ * Old aliases: --prompting zero|zero-cot|few-cot for --mode.
  */
 export function registerEval(program: Command): void {
-  program
+  const evalCmd = program
     .command("eval")
-    .description("Evaluate a model folder on CoT records: answer accuracy (strict/flexible) and step validity")
+    .description(
+      "Evaluate a model (or given predictions) on CoT records: accuracy (strict/flexible), step validity, " +
+        "BLEU/ROUGE of chains, maj@k/pass@k; `eval compare A B` compares two runs",
+    )
+    // options after `compare` belong to compare, not to eval
+    .enablePositionalOptions()
     .option("--model <dir>", "model folder (config.json, weights, tokenizer.json)")
     .option("--predictions <file>", "score outputs produced elsewhere: records plus an `output` field (no --model)")
-    .option("--data <file>", "CoT records (jsonl, json, csv or parquet): {question, chain_of_thought, answer, meta?}")
+    .option("--data <file>", "records to evaluate on (jsonl, json, csv or parquet) in --format")
+    .option("--format <f>", `format of --data / --predictions rows: ${COT_FORMATS.join(", ")}`, "cot")
     .option("--task <names>", `generate problems instead: comma-separated tasks of ${TASK_NAMES.join(", ")}`)
     .option("--n <n>", "problems to generate with --task", "200")
-    .option("--seed <n>", "seed of the generated problems and of the exemplar draw", "0")
+    .option("--seed <n>", "seed of the generated problems, the exemplar draw and sampling", "0")
     .option("--split <split>", "split of the generated problems: test or train", "test")
-    .option("--prompting <kind>", `prompting: ${PROMPTING_KINDS.join(", ")}`, "zero-cot")
-    .option("--shots <k>", "exemplars for few-cot", "4")
-    .option("--pool <file>", "exemplar pool for few-cot (default: the train split of --task, else --data itself)")
+    .option("--mode <mode>", 'prompting: cot (zero-shot + "Let\'s think step by step."), direct, fewshot (default cot)')
+    .option("--prompting <kind>", `old alias of --mode: ${PROMPTING_KINDS.join(", ")}`)
+    .option("--shots <k>", "exemplars for --mode fewshot", "4")
+    .option("--pool <file>", "exemplar pool for fewshot, in --format (default: the train split of --task, else --data)")
     .option("--chat", "render prompts with the tokenizer's chat template")
+    .option("--samples <k>", "sampled chains per problem; k > 1 reports maj@k (self-consistency) and pass@k", "1")
+    .option("--temperature <t>", "sampling temperature (default 0.7 with --samples > 1, else greedy)")
+    .option("--top-p <p>", "nucleus sampling mass", "1")
     .option("--max-new-tokens <n>", "tokens to generate at most per problem", "128")
     .option("--batch <n>", "prompts per generation batch", "16")
-    .option("--out <dir>", "write summary.json, samples.jsonl and summary.md here")
-    .option("--json", "print the report as JSON instead of a table")
-    .action(async (flags: EvalFlags) => {
+    .option("--out <dir>", "write examples.jsonl, summary.json and summary.md here")
+    .option("--json", "print the summary as JSON instead of tables")
+    .action(async (flags: EvalFlags, cmd: Command) => {
+      if (cmd.args.length > 0) {
+        throw new Error(`eval: unexpected argument "${cmd.args[0]}" (the only sub-command is "compare")`);
+      }
+      const format = checkFormat(flags.format);
       if (flags.predictions !== undefined) {
         if (flags.model !== undefined || flags.data !== undefined || flags.task !== undefined) {
           throw new Error("eval: --predictions scores given outputs; leave out --model, --data and --task");
         }
-        const rows = await readPredictions(flags.predictions);
-        const samples = rows.map((row, index) => scoreOutput(row.record, row.output, { index }));
-        const report = { ...summarize(samples), predictions: flags.predictions };
-        const written = flags.out ? await writeEvalOutputs(flags.out, { report, samples }) : [];
+        const rows = await readPredictions(flags.predictions, format);
+        if (rows.length === 0) throw new Error(`eval: ${flags.predictions} has no rows`);
+        const examples = rows.map((row, index) => scoreOutput(row.record, row.output, { index }));
+        const report = { ...summarize(examples), predictions: flags.predictions, format };
+        const written = flags.out ? await writeEvalOutputs(flags.out, { report, examples }) : [];
         if (flags.json) console.log(JSON.stringify(report));
         else console.log(`${reportTable(report)}\n${written.length ? `eval: -> ${written.join(", ")}` : ""}`.trim());
         return;
@@ -104,14 +169,16 @@ export function registerEval(program: Command): void {
       if ((flags.data === undefined) === (flags.task === undefined)) {
         throw new Error("eval: give exactly one of --data FILE or --task NAME (with --n and --seed)");
       }
-      if (!(PROMPTING_KINDS as readonly string[]).includes(flags.prompting)) {
-        throw new Error(`eval: --prompting must be one of ${PROMPTING_KINDS.join(", ")}, got "${flags.prompting}"`);
-      }
+      const prompting = promptingOf(flags);
       if (flags.split !== "test" && flags.split !== "train") {
         throw new Error(`eval: --split must be test or train, got "${flags.split}"`);
       }
-      const prompting = flags.prompting as PromptingKind;
       const seed = parseIntFlag("--seed", flags.seed, 0);
+      const samples = parseIntFlag("--samples", flags.samples, 1);
+      const temperature =
+        flags.temperature === undefined ? undefined : parseNumberFlag("--temperature", flags.temperature, 0);
+      if (samples > 1 && temperature === 0) throw new Error("eval: --samples > 1 needs --temperature > 0");
+      const topP = parseNumberFlag("--top-p", flags.topP, Number.MIN_VALUE, 1);
       let records: CoTRecord[];
       let problems: Problem[] | undefined;
       let pool: CoTRecord[] | undefined;
@@ -130,9 +197,10 @@ export function registerEval(program: Command): void {
           );
         }
       } else {
-        records = await readCoTRecords(flags.data!);
+        records = await readCoTRecords(flags.data!, format);
+        if (records.length === 0) throw new Error(`eval: ${flags.data} has no rows`);
       }
-      if (flags.pool !== undefined) pool = await readCoTRecords(flags.pool);
+      if (flags.pool !== undefined) pool = await readCoTRecords(flags.pool, format);
 
       await initEngine();
       const model = await loadModel(flags.model);
@@ -148,6 +216,9 @@ export function registerEval(program: Command): void {
           shots: parseIntFlag("--shots", flags.shots, 0),
           seed,
           chat: flags.chat ?? false,
+          samples,
+          ...(temperature !== undefined ? { temperature } : {}),
+          topP,
           maxNewTokens: parseIntFlag("--max-new-tokens", flags.maxNewTokens, 1),
           batchSize: parseIntFlag("--batch", flags.batch, 1),
           onProgress: (done, total) => {
@@ -155,14 +226,16 @@ export function registerEval(program: Command): void {
           },
         });
         if (!flags.json) process.stderr.write("\n");
-        const written = flags.out ? await writeEvalOutputs(flags.out, result) : [];
+        const report = { ...result.report, ...(flags.data !== undefined ? { data: flags.data, format } : {}) };
+        const written = flags.out ? await writeEvalOutputs(flags.out, { report, examples: result.examples }) : [];
         const r = result.report;
         if (flags.json) {
-          console.log(JSON.stringify(r));
+          console.log(JSON.stringify(report));
         } else {
           console.log(reportTable(r));
           console.log(
-            `eval: ${r.n} problems, ${prompting}${r.shots ? ` (${r.shots} shots)` : ""}${r.chat ? ", chat" : ""}, ` +
+            `eval: ${r.n} problems, ${prompting}${r.shots ? ` (${r.shots} shots)` : ""}${r.chat ? ", chat" : ""}` +
+              `${samples > 1 ? `, ${samples} samples at T=${r.temperature}` : ""}, ` +
               `${r.new_tokens} new tokens in ${r.seconds.toFixed(2)} s (${r.tokens_per_s.toFixed(0)} tokens/s)` +
               (written.length ? ` -> ${written.join(", ")}` : ""),
           );
@@ -171,4 +244,33 @@ export function registerEval(program: Command): void {
         disposeTree(model.params);
       }
     });
+
+  evalCmd
+    .command("compare")
+    .description(
+      "Per-metric difference B − A between two eval --out folders (matched by example id/question) " +
+        "with a paired bootstrap 95% CI",
+    )
+    .argument("<runA>", "eval output folder A (examples.jsonl)")
+    .argument("<runB>", "eval output folder B")
+    .option("--resamples <n>", "bootstrap resamples", "1000")
+    .option("--seed <n>", "seed of the bootstrap", "0")
+    .option("--json", "print the comparison as JSON")
+    .action(
+      async (runA: string, runB: string, flags: { resamples: string; seed: string; json?: boolean }, cmd: Command) => {
+        // Unless the root program has positional options, `eval` itself parses --json and --seed
+        // wherever they stand (they are eval options too): take them from there when given.
+        const parent = cmd.parent;
+        const given = (name: string): unknown =>
+          parent?.getOptionValueSource(name) === "cli" ? parent.getOptionValue(name) : undefined;
+        const seed =
+          cmd.getOptionValueSource("seed") === "cli" ? flags.seed : ((given("seed") as string) ?? flags.seed);
+        const json = flags.json ?? (given("json") as boolean | undefined) ?? false;
+        const c = await compareRuns(runA, runB, {
+          resamples: parseIntFlag("--resamples", flags.resamples, 1),
+          seed: parseIntFlag("--seed", seed, 0),
+        });
+        console.log(json ? JSON.stringify(c) : `${comparisonTable(c)}\n\nmethod: ${c.method}`);
+      },
+    );
 }

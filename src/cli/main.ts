@@ -11,6 +11,7 @@ import { registerInfo } from "./info.ts";
 import { registerInitModel } from "./init-model.ts";
 import { registerLab } from "./lab.ts";
 import { registerLogits } from "./logits.ts";
+import { registerScore } from "./score.ts";
 import { registerTrainTokenizer } from "./train-tokenizer.ts";
 import { VERSION } from "./version.ts";
 
@@ -28,6 +29,7 @@ registerLogits(program);
 registerLab(program);
 registerTrainTokenizer(program);
 registerEval(program);
+registerScore(program);
 registerData(program);
 
 try {

@@ -31,6 +31,17 @@ import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 export const PROMPTING_KINDS = ["zero", "zero-cot", "few-cot"] as const;
 export type PromptingKind = (typeof PROMPTING_KINDS)[number];
 
+/**
+ * The `stepwise eval --mode` names and the prompting kinds they map onto:
+ *   cot → zero-cot (zero-shot, "Let's think step by step."), direct → zero (zero-shot direct answer),
+ *   fewshot → few-cot (k exemplars with their chains, `--shots k`).
+ */
+export const EVAL_MODES = { cot: "zero-cot", direct: "zero", fewshot: "few-cot" } as const satisfies Record<
+  string,
+  PromptingKind
+>;
+export type EvalMode = keyof typeof EVAL_MODES;
+
 /** Kojima et al.'s zero-shot chain-of-thought trigger. */
 export const COT_TRIGGER = "Let's think step by step.";
 /** Where a plain-format generation stops: the start of another question. */
