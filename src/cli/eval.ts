@@ -206,6 +206,7 @@ export function registerEval(program: Command): void {
       const model = await loadModel(flags.model);
       const tokenizer = await Tokenizer.fromDir(flags.model);
       try {
+        let lastDecile = -1;
         const result = await evaluate({
           model,
           tokenizer,
@@ -222,10 +223,19 @@ export function registerEval(program: Command): void {
           maxNewTokens: parseIntFlag("--max-new-tokens", flags.maxNewTokens, 1),
           batchSize: parseIntFlag("--batch", flags.batch, 1),
           onProgress: (done, total) => {
-            if (!flags.json) process.stderr.write(`\reval: ${done}/${total}`);
+            if (flags.json) return;
+            // One rewritten line on a terminal; a plain line per tenth of the run in logs and pipes.
+            if (process.stderr.isTTY) {
+              process.stderr.write(`\reval: ${done}/${total}${done === total ? "\n" : ""}`);
+              return;
+            }
+            const decile = Math.floor((10 * done) / total);
+            if (decile !== lastDecile) {
+              lastDecile = decile;
+              process.stderr.write(`eval: ${done}/${total}\n`);
+            }
           },
         });
-        if (!flags.json) process.stderr.write("\n");
         const report = { ...result.report, ...(flags.data !== undefined ? { data: flags.data, format } : {}) };
         const written = flags.out ? await writeEvalOutputs(flags.out, { report, examples: result.examples }) : [];
         const r = result.report;
