@@ -2,6 +2,13 @@
  * stepwise's public API. The sources are TypeScript; run them through a TypeScript
  * loader (tsx, as the `stepwise` binary does) or a bundler.
  */
+
+export * from "./data/adapters.ts";
+export * from "./data/format.ts";
+export * from "./data/readers.ts";
+export * from "./data/records.ts";
+export * from "./data/tasks/index.ts";
+export * from "./data/tokenize.ts";
 export * from "./engine/device.ts";
 export * from "./engine/jax.ts";
 export * from "./engine/losses.ts";
@@ -13,6 +20,12 @@ export * from "./engine/rng.ts";
 export * from "./engine/safetensors.ts";
 export * from "./engine/schedules.ts";
 export * from "./engine/tensors.ts";
+export * from "./eval/bleu.ts";
+export * from "./eval/extract.ts";
+export * from "./eval/metrics.ts";
+export * from "./eval/normalize.ts";
+export * from "./eval/rouge.ts";
+export * from "./eval/run.ts";
 export * from "./guard/divergence.ts";
 export * from "./model/checkpoint.ts";
 export * from "./model/config.ts";
