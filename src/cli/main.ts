@@ -12,6 +12,7 @@ import { registerInitModel } from "./init-model.ts";
 import { registerLab } from "./lab.ts";
 import { registerLogits } from "./logits.ts";
 import { registerScore } from "./score.ts";
+import { registerSft } from "./sft.ts";
 import { registerTrainTokenizer } from "./train-tokenizer.ts";
 import { VERSION } from "./version.ts";
 
@@ -31,6 +32,7 @@ registerTrainTokenizer(program);
 registerEval(program);
 registerScore(program);
 registerData(program);
+registerSft(program);
 
 try {
   await program.parseAsync(process.argv);
