@@ -159,6 +159,50 @@ const Checkpoint = z.strictObject({
   keep: z.number().int().min(0).default(2),
 });
 
+/** Block-wise quantisation of the frozen base for QLoRA (quant.ts). */
+const LoraQuant = z.strictObject({
+  /** 4 → NF4 (QLoRA's 4-bit NormalFloat), 8 → int8 absmax. */
+  bits: z.union([z.literal(4), z.literal(8)]),
+  /** Values per float32 scale, a positive multiple of 8. Default 64 (QLoRA's). */
+  block: z
+    .number()
+    .int()
+    .min(8)
+    .refine((b) => b % 8 === 0, { message: "must be a multiple of 8" })
+    .default(64),
+});
+
+/** A regular expression the whole module path must match (PEFT's string form of target_modules). */
+const TargetRegex = z.string().superRefine((s, ctx) => {
+  if (s === "") ctx.addIssue({ code: "custom", message: "an empty regular expression targets nothing" });
+  try {
+    new RegExp(s);
+  } catch (err) {
+    ctx.addIssue({ code: "custom", message: `not a valid regular expression (${(err as Error).message})` });
+  }
+});
+
+/**
+ * LoRA / QLoRA fine-tuning (lora.ts): the base model is frozen and only the adapter
+ * (A [r, in], B [out, r] per target) is trained, optimised and checkpointed.
+ */
+const Lora = z.strictObject({
+  /** Rank r of the update W + (α/r)·B A. */
+  r: posInt,
+  /** α; the update is scaled by α / r. Default 2r. */
+  alpha: z.number().positive().optional(),
+  /** PEFT's lora_dropout in [0, 1): written to adapter_config.json, NOT applied here (lora.ts explains). Default 0. */
+  dropout: z.number().min(0).lt(1).default(0),
+  /**
+   * Modules to adapt: a list of names matched as PEFT does (equal to, or ending in
+   * "." + name: q_proj, v_proj, gate_proj, ...), or one regular expression the whole
+   * module path must match. Linear (2-D) weights only. Default: q_proj, v_proj (c_attn for GPT-2).
+   */
+  targetModules: z.union([z.array(z.string().min(1)).min(1), TargetRegex]).optional(),
+  /** QLoRA: store the frozen base block-quantised, dequantised on the fly inside the step. Absent = float32 base. */
+  quant: LoraQuant.optional(),
+});
+
 export const SftConfigSchema = z
   .strictObject({
     /** Run name; default the config file's name. The run folder is runs/<name> unless `out` is given. */
@@ -183,6 +227,8 @@ export const SftConfigSchema = z
     out: z.string().min(1).optional(),
     /** Print a plain line every N steps when not on a TTY. */
     logEvery: posInt.default(10),
+    /** Fine-tune a LoRA adapter (QLoRA with `lora.quant`) instead of every weight. Absent = full fine-tuning. */
+    lora: Lora.optional(),
   })
   .superRefine((c, ctx) => {
     if ((c.model === undefined) === (c.init === undefined)) {
@@ -206,11 +252,25 @@ function pathOf(path: readonly PropertyKey[]): string {
   return path.length === 0 ? "(top level)" : path.map((p) => (typeof p === "number" ? `[${p}]` : String(p))).join(".");
 }
 
+/** A `lora` block that holds `quant` but no adapter (e.g. only `--set lora.quant.bits=4`). */
+function quantWithoutLora(raw: unknown): boolean {
+  if (raw === null || typeof raw !== "object") return false;
+  const lora = (raw as Record<string, unknown>).lora;
+  return lora !== null && typeof lora === "object" && "quant" in lora && !("r" in lora);
+}
+
 /** Validate a config object; every problem in one error, each naming its key path. */
 export function parseSftConfig(raw: unknown, where = "config"): SftConfig {
   const r = SftConfigSchema.safeParse(raw);
   if (r.success) return r.data;
+  const quantOnly = quantWithoutLora(raw);
   const lines = r.error.issues.map((i) => {
+    if (quantOnly && pathOf(i.path) === "lora.r") {
+      return "lora.quant: QLoRA quantises the base under a LoRA adapter; give the adapter too (lora.r, lora.alpha, lora.targetModules)";
+    }
+    if (i.code === "unrecognized_keys" && i.path.length === 0 && i.keys.includes("quant")) {
+      return "quant: quantisation is for QLoRA and lives under the LoRA block (lora.quant, next to lora.r); full fine-tuning keeps a float32 model";
+    }
     if (i.code === "unrecognized_keys") {
       return `${pathOf([...i.path, ...(i.keys.length === 1 ? [i.keys[0]!] : [])])}: unknown key${i.keys.length > 1 ? `s ${i.keys.join(", ")}` : ""} (check the spelling; see src/train/config.ts)`;
     }

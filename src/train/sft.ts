@@ -1,7 +1,24 @@
 /**
  * Supervised fine-tuning for chain of thought: minimise the NLL of the target tokens
- * (the chain and the answer line, then EOS) given the prompt. Full fine-tuning; the
- * loop (loop.ts) takes a trainable/frozen split so adapters plug in.
+ * (the chain and the answer line, then EOS) given the prompt. Full fine-tuning, or
+ * LoRA / QLoRA when the config has a `lora` block (loop.ts's trainable/frozen split):
+ *
+ *   full    trainable = every weight; checkpoints and final/ hold the model.
+ *   LoRA    the base (config.model, or `init` from config.seed) is frozen; trainable =
+ *           the adapter (lora.ts, A seeded by config.seed), so the optimizer state covers
+ *           the adapter only and checkpoints/step-N/params.safetensors holds the adapter.
+ *           A resumed run rebuilds the same base from the model folder / init seed.
+ *   QLoRA   as LoRA, the frozen base stored block-quantised (lora.quant) and dequantised
+ *           inside the step; the float32 base is released after quantisation.
+ *
+ * Held-out loss, generations and accuracy always see the materialized weights
+ * (base + (α/r)·B A; dequantised base for QLoRA). At the end of an adapter run:
+ *
+ *   final/adapter/   adapter_config.json + adapter_model.safetensors (PEFT layout)
+ *   final/           the merged Hugging Face folder: base + (α/r)·B A folded into the
+ *                    weights. For QLoRA the merge is onto the DEQUANTISED base — the
+ *                    weights the adapter was trained against — so final/ reproduces the
+ *                    trained model's logits, not "original float base + adapter".
  *
  *   runSft(config, {resume})  data → tokens → fixed-shape micro-batches → trainLoop,
  *                             with metrics.jsonl, samples.jsonl, checkpoints/ and final/ in the run folder
@@ -27,7 +44,7 @@ import { generateDataset } from "../data/tasks/index.ts";
 import { answerLine } from "../data/tasks/types.ts";
 import { type TokenizedExample, tokenizeDataset } from "../data/tokenize.ts";
 import { initEngine } from "../engine/device.ts";
-import { disposeTree } from "../engine/memory.ts";
+import { disposeTree, keepTree } from "../engine/memory.ts";
 import { adamw } from "../engine/optim.ts";
 import { type Params, paramNames } from "../engine/params.ts";
 import { deriveSeed, Rng } from "../engine/rng.ts";
@@ -43,17 +60,23 @@ import { latestCheckpoint, loadCheckpoint, pruneCheckpoints, saveCheckpoint } fr
 import type { SftConfig } from "./config.ts";
 import {
   heldOutLoss,
+  type Materialize,
   type MicroBatch,
   makeStepFunctions,
   type StepMetrics,
   type TrainStatus,
   trainLoop,
 } from "./loop.ts";
+import { dequantizedBase, type LoraAdapter, type LoraOptions, setupLora, setupQlora } from "./lora.ts";
+import { saveAdapter, saveMergedModel } from "./peft.ts";
 import { makeProgress } from "./progress.ts";
+import type { QuantMeta } from "./quant.ts";
 
 export const METRICS_FILE = "metrics.jsonl";
 export const SAMPLES_FILE = "samples.jsonl";
 export const EVAL_FILE = "eval.jsonl";
+/** The PEFT adapter of a LoRA / QLoRA run, inside final/. */
+export const ADAPTER_DIR = "adapter";
 
 export interface SftOptions {
   /** Continue from the newest complete checkpoint in the run folder. */
@@ -222,6 +245,51 @@ async function buildModel(config: SftConfig, tokenizer: Tokenizer): Promise<{ mo
   return { model: { config: mc, params: initParams(mc, { seed: config.seed, std: i.std }), hfConfig: toHfConfig(mc) } };
 }
 
+/** What is trained and how the model's weights are built from it (see the header). */
+interface FineTune {
+  kind: "full" | "lora" | "qlora";
+  trainable: Params;
+  frozen: Params;
+  /** Absent for full fine-tuning (identity). */
+  materialize?: Materialize;
+  adapter?: LoraAdapter;
+  /** QLoRA: how to dequantise `frozen`. */
+  meta?: Record<string, QuantMeta>;
+  /** One line for the log. */
+  describe: string;
+}
+
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+
+/** Full: the model is trainable. LoRA/QLoRA: freeze the base (quantised for QLoRA), train an adapter. */
+async function setupFineTune(config: SftConfig, model: Model): Promise<FineTune> {
+  const l = config.lora;
+  if (!l) return { kind: "full", trainable: model.params, frozen: {}, describe: "full fine-tuning" };
+  const opts: LoraOptions = { r: l.r, dropout: l.dropout, seed: config.seed };
+  if (l.alpha !== undefined) opts.alpha = l.alpha;
+  if (l.targetModules !== undefined) opts.targetModules = l.targetModules;
+  const baseCount = paramNames(model.params).reduce((n, k) => n + model.params[k]!.size, 0);
+  const head = (a: LoraAdapter) =>
+    `LoRA r=${a.config.r} alpha=${a.config.alpha} on ${Object.keys(a.params).length / 2} modules, base of ${baseCount.toLocaleString("en-US")} params frozen`;
+  if (!l.quant) {
+    const s = setupLora(model.params, opts);
+    return { kind: "lora", ...s, describe: `${head(s.adapter)} (float32 ${mib(s.frozenBytes)})` };
+  }
+  const s = await setupQlora(model.params, { ...opts, quant: { bits: l.quant.bits, block: l.quant.block } });
+  // The frozen tree holds its own quantised copies (and refs to the vectors): drop the float32 base.
+  disposeTree(model.params);
+  model.params = {};
+  return {
+    kind: "qlora",
+    trainable: s.trainable,
+    frozen: s.frozen,
+    materialize: s.materialize,
+    adapter: s.adapter,
+    meta: s.meta,
+    describe: `Q${head(s.adapter)} (${l.quant.bits === 4 ? "NF4" : "int8"} block ${l.quant.block}: ${mib(s.frozenBytes)})`,
+  };
+}
+
 async function appendLine(path: string, obj: unknown): Promise<void> {
   await writeFile(path, `${JSON.stringify(obj)}\n`, { flag: "a" });
 }
@@ -299,6 +367,7 @@ export async function runSft(config: SftConfig, opts: SftOptions = {}): Promise<
 
   // Model, optimizer, schedule.
   const { model, tokenizerDir } = await buildModel(config, tokenizer);
+  const ft = await setupFineTune(config, model);
   const optimizer = adamw({
     beta1: config.optim.betas[0],
     beta2: config.optim.betas[1],
@@ -314,8 +383,8 @@ export async function runSft(config: SftConfig, opts: SftOptions = {}): Promise<
       totalSteps,
       minLr: config.schedule.minLr,
     });
-  let trainable: Params = model.params;
-  const frozen: Params = {};
+  let trainable: Params = ft.trainable;
+  const frozen: Params = ft.frozen;
   let state = optimizer.init(trainable);
   let startStep = 0;
   let rng = new Rng(deriveSeed(config.seed, "train"));
@@ -342,11 +411,19 @@ export async function runSft(config: SftConfig, opts: SftOptions = {}): Promise<
   );
   const nParams = paramNames(trainable).reduce((n, k) => n + trainable[k]!.size, 0);
   say(
-    `sft: ${model.config.modelType} ${nParams.toLocaleString("en-US")} params; ${N} train / ${held.examples.length} held-out examples; ` +
+    `sft: ${model.config.modelType} ${nParams.toLocaleString("en-US")} trainable params (${ft.describe}); ${N} train / ${held.examples.length} held-out examples; ` +
       `${totalSteps} steps of ${microBatch}×${gradAccum} rows × ${seqLen} tokens -> ${runDir}`,
   );
 
-  const fns = makeStepFunctions({ config: model.config, optimizer, clip: config.optim.clip });
+  const fns = makeStepFunctions({
+    config: model.config,
+    optimizer,
+    clip: config.optim.clip,
+    ...(ft.materialize ? { materialize: ft.materialize } : {}),
+  });
+  /** The model's weights for `trainable` (owned by the caller; not consuming `trainable`). */
+  const weightsOf = (params: Params): Params =>
+    ft.materialize ? ft.materialize({ ...keepTree(params) }, { ...keepTree(frozen) }) : params;
   const evals: EvalPoint[] = [];
   const progress = makeProgress({
     total: totalSteps,
@@ -360,13 +437,16 @@ export async function runSft(config: SftConfig, opts: SftOptions = {}): Promise<
     const { loss } = heldBatches.length ? await heldOutLoss(fns, params, frozen, heldBatches) : { loss: Number.NaN };
     let accuracy: number | null = null;
     if (evalRecordsForAcc.length > 0) {
-      const evalModel: Model = { ...model, params };
+      const weights = weightsOf(params);
+      const evalModel: Model = { ...model, params: weights };
       const res = await evaluate({
         model: evalModel,
         tokenizer,
         records: evalRecordsForAcc,
         maxNewTokens: config.eval.maxNewTokens,
         ...(config.data.template === "chat" ? { chat: true } : {}),
+      }).finally(() => {
+        if (weights !== params) disposeTree(weights);
       });
       accuracy = res.report.accuracy_strict;
       for (const ex of res.examples.slice(0, config.eval.samples)) {
@@ -427,12 +507,28 @@ export async function runSft(config: SftConfig, opts: SftOptions = {}): Promise<
     await rm(finalDir, { recursive: true, force: true });
     const tokSrc =
       tokenizerDir ?? (typeof config.init?.tokenizer === "string" ? config.init.tokenizer : join(runDir, "tokenizer"));
-    await saveModel(finalDir, { ...model, params: result.trainable }, { tokenizerFrom: tokSrc });
+    if (ft.adapter) {
+      const adapter: LoraAdapter = { config: ft.adapter.config, params: result.trainable };
+      // QLoRA merges onto the dequantised base (the weights the adapter was trained against; see the header).
+      const base = ft.meta ? dequantizedBase(frozen, ft.meta) : model.params;
+      try {
+        await saveMergedModel(finalDir, { ...model, params: base }, adapter, { tokenizerFrom: tokSrc });
+      } finally {
+        if (ft.meta) disposeTree(base);
+      }
+      await saveAdapter(join(finalDir, ADAPTER_DIR), adapter, { baseModelNameOrPath: config.model ?? null });
+    } else {
+      await saveModel(finalDir, { ...model, params: result.trainable }, { tokenizerFrom: tokSrc });
+    }
     disposeTree(result.trainable);
     say(`sft: done, ${totalSteps} steps in ${((performance.now() - started) / 1000).toFixed(1)} s -> ${finalDir}`);
   }
   if (result.status.kind === "diverged") disposeTree(result.trainable);
   disposeTree(result.state);
+  if (ft.kind !== "full") {
+    disposeTree(frozen);
+    disposeTree(model.params); // LoRA: the float base (frozen held extra refs); QLoRA: already {}
+  }
   fns.dispose();
   releaseCompiled(model.config);
   return {
