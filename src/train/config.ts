@@ -191,8 +191,17 @@ const Lora = z.strictObject({
   r: posInt,
   /** α; the update is scaled by α / r. Default 2r. */
   alpha: z.number().positive().optional(),
-  /** PEFT's lora_dropout in [0, 1): written to adapter_config.json, NOT applied here (lora.ts explains). Default 0. */
-  dropout: z.number().min(0).lt(1).default(0),
+  /**
+   * PEFT's lora_dropout. Only 0 is accepted: the adapter is folded into the weight before the
+   * forward pass (lora.ts explains), where dropout on the adapter's input cannot be expressed,
+   * and accepting a value we would not apply would misreport how the adapter was trained.
+   */
+  dropout: z
+    .number()
+    .refine((v) => v === 0, {
+      message: "LoRA dropout is not implemented (the adapter is merged into the weight before the forward pass); use 0",
+    })
+    .default(0),
   /**
    * Modules to adapt: a list of names matched as PEFT does (equal to, or ending in
    * "." + name: q_proj, v_proj, gate_proj, ...), or one regular expression the whole

@@ -24,9 +24,8 @@
  * (materialise W_eff, then the model's own forward), not as a side branch
  * x ↦ (α/r)·B A x. The two are equal in exact arithmetic; in float32 they differ
  * by rounding only. Consequence: LoRA dropout on the branch input (PEFT's
- * lora_dropout) cannot be expressed on a merged weight, so it is NOT applied —
- * `dropout` is validated and written to adapter_config.json for PEFT, and
- * training here runs as with lora_dropout = 0. rsLoRA and DoRA are not supported.
+ * lora_dropout) cannot be expressed on a merged weight, so any dropout other
+ * than 0 is refused rather than silently ignored. rsLoRA and DoRA are not supported.
  *
  * The base stays frozen by construction: the trainer differentiates, clips and
  * optimises the `trainable` tree (A and B) only; the base travels as `frozen`,
@@ -53,7 +52,7 @@ export interface LoraOptions {
   r?: number;
   /** α; the update is scaled by α / r. Default 16 (2r at the default rank). */
   alpha?: number;
-  /** PEFT's lora_dropout, in [0, 1). Recorded for PEFT, not applied here (see the header). Default 0. */
+  /** PEFT's lora_dropout. Only 0: dropout cannot be applied to a merged weight (see the header). */
   dropout?: number;
   /** Module names (PEFT suffix match) or one regular expression over the module path. Default: q_proj, v_proj (or c_attn for GPT-2). */
   targetModules?: readonly string[] | string;
@@ -139,7 +138,11 @@ export function resolveLoraConfig(base: Params, opts: LoraOptions = {}): LoraCon
   const dropout = opts.dropout ?? 0;
   if (!Number.isInteger(r) || r < 1) throw new LoraError(`lora: r must be a positive integer, got ${r}`);
   if (!(alpha > 0)) throw new LoraError(`lora: alpha must be > 0, got ${alpha}`);
-  if (!(dropout >= 0 && dropout < 1)) throw new LoraError(`lora: dropout must be in [0, 1), got ${dropout}`);
+  if (dropout !== 0) {
+    throw new LoraError(
+      `lora: dropout ${dropout} is not implemented (the adapter is merged into the weight before the forward pass); use 0`,
+    );
+  }
   const targetModules = opts.targetModules === undefined ? defaultTargets(base) : opts.targetModules;
   const targets = findTargets(base, targetModules);
   const conv = targets.filter((t) => CONV1D.test(t.module)).length;
