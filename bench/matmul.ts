@@ -12,28 +12,12 @@
  */
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
-import { type ChildSpec, childFigures, findTorchPython, PEER_INSTALL_HINT, peerEnv, ROOT, tsxChild } from "./child.ts";
+import { findTorchPython, PEER_INSTALL_HINT, peerEnv, ROOT, tsxChild } from "./child.ts";
 import { peerRatios, threadSpeedups } from "./derive.ts";
-import { bestOfRounds } from "./rounds.ts";
-import type { Bench, BenchContext, Figure } from "./types.ts";
+import { childRounds } from "./rounds.ts";
+import type { Bench } from "./types.ts";
 
 export const MATMUL_SIZES: readonly number[] = [256, 512, 1024];
-
-/** One child per thread count, in rounds (see rounds.ts); the best round of each figure. */
-function roundsOf(ctx: BenchContext, label: string, threadCounts: number[], spec: (threads: number) => ChildSpec) {
-  return bestOfRounds(
-    ctx,
-    async (round) => {
-      const figures: Figure[] = [];
-      for (const threads of threadCounts) {
-        const s = spec(threads);
-        for await (const f of childFigures({ ...s, label: `${s.label} round ${round}` }, ctx)) figures.push(f);
-      }
-      return figures;
-    },
-    { label },
-  );
-}
 
 export const matmul: Bench = async function* (ctx) {
   const all = availableParallelism();
@@ -41,7 +25,7 @@ export const matmul: Bench = async function* (ctx) {
   const sizes = MATMUL_SIZES.join(",");
   ctx.log(`matmul: sizes ${sizes}, threads ${threadCounts.join(" and ")}, at most ${ctx.rounds} round(s)`);
 
-  const figures = await roundsOf(ctx, "matmul stepwise", threadCounts, (threads) =>
+  const figures = await childRounds(ctx, "matmul stepwise", threadCounts, (threads) =>
     tsxChild(`stepwise threads=${threads}`, "bench/matmul-worker.ts", ["--sizes", sizes], {
       ...process.env,
       STEPWISE_THREADS: String(threads),
@@ -55,7 +39,7 @@ export const matmul: Bench = async function* (ctx) {
   } else {
     ctx.log(`matmul: peer pytorch ${py.version} (${py.python})`);
     try {
-      const peer = await roundsOf(ctx, "matmul pytorch", threadCounts, (threads) => ({
+      const peer = await childRounds(ctx, "matmul pytorch", threadCounts, (threads) => ({
         label: `pytorch threads=${threads}`,
         command: py.python,
         args: [join(ROOT, "bench/peers/matmul.py"), "--sizes", sizes, "--threads", String(threads)],

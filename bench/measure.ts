@@ -24,6 +24,8 @@ export interface MeasureOptions {
   maxReps?: number;
   maxOtherCores?: number;
   attempts?: number;
+  /** Longest wait, in seconds, for a quiet machine before a retry (then it retries anyway). */
+  quietSeconds?: number;
 }
 
 export interface Measurement {
@@ -46,6 +48,7 @@ export const DEFAULT_MEASURE: Required<MeasureOptions> = {
   maxReps: 10_000,
   maxOtherCores: 0.2,
   attempts: 3,
+  quietSeconds: 30,
 };
 
 export function median(xs: readonly number[]): number {
@@ -61,7 +64,7 @@ export async function measure(run: () => Promise<void>, opts: MeasureOptions = {
   for (let i = 0; i < o.warmup; i++) await run();
   let kept: Measurement | null = null;
   for (let attempt = 1; attempt <= o.attempts; attempt++) {
-    if (attempt > 1) await waitForQuiet(o.maxOtherCores, 30);
+    if (attempt > 1) await waitForQuiet(o.maxOtherCores, o.quietSeconds);
     const watch = watchContention();
     const times: number[] = [];
     let total = 0;

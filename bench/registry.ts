@@ -3,9 +3,17 @@
  * `bench/NAME.ts` exporting a `Bench` (an async generator of figures) and add it
  * here.
  */
+import { evalBench } from "./eval.ts";
+import { generateBench } from "./generate.ts";
 import { matmul } from "./matmul.ts";
+import { sftMemory } from "./sft-memory.ts";
+import { trainStep } from "./train-step.ts";
 import type { Bench } from "./types.ts";
 
 export const BENCHES: { readonly [name: string]: Bench } = {
   matmul,
+  train_step: trainStep,
+  generate: generateBench,
+  eval: evalBench,
+  sft_memory: sftMemory,
 };

@@ -13,6 +13,7 @@
  * (at least 2 rounds, at most `maxRounds`), so one lucky or mis-timed run is
  * never the whole story.
  */
+import { type ChildSpec, childFigures } from "./child.ts";
 import { keyOf } from "./derive.ts";
 import type { BenchContext, Figure } from "./types.ts";
 
@@ -56,6 +57,12 @@ export interface RoundsOptions {
   lowerIsBetter?: boolean;
   /** Name in the log lines, e.g. "matmul stepwise". */
   label: string;
+  /**
+   * Seconds of rounds after which no further round starts, even with figures
+   * unconfirmed (at least 2 rounds still run); default: no limit. For benches
+   * whose processes take tens of seconds.
+   */
+  budgetSeconds?: number;
 }
 
 /**
@@ -71,12 +78,22 @@ export async function bestOfRounds(
   const lowerIsBetter = opts.lowerIsBetter ?? false;
   const rounds: Figure[][] = [];
   let groups = new Map<string, Group>();
+  const t0 = performance.now();
   for (let i = 1; i <= ctx.rounds; i++) {
     rounds.push(await round(i));
     groups = group(rounds, lowerIsBetter);
     const open = [...groups.values()].filter((g) => !confirmed(g, lowerIsBetter)).length;
     if (i >= 2 && open === 0) break;
-    if (i >= 2 && i < ctx.rounds) ctx.log(`${opts.label}: ${open} figure(s) not yet confirmed, running round ${i + 1}`);
+    if (i < 2 || i >= ctx.rounds) continue;
+    const spent = (performance.now() - t0) / 1e3;
+    if (opts.budgetSeconds !== undefined && spent >= opts.budgetSeconds) {
+      ctx.log(
+        `${opts.label}: ${open} figure(s) not yet confirmed, but ${i} rounds took ${spent.toFixed(0)} s` +
+          ` (budget ${opts.budgetSeconds} s): no further round`,
+      );
+      break;
+    }
+    ctx.log(`${opts.label}: ${open} figure(s) not yet confirmed, running round ${i + 1}`);
   }
   for (const g of groups.values()) {
     const params = Object.entries(g.best.params)
@@ -87,4 +104,30 @@ export async function bestOfRounds(
     ctx.log(`${opts.label} ${params}: rounds ${values} ${g.best.unit}; best ${g.best.value.toPrecision(3)}${mark}`);
   }
   return [...groups.values()].map((g) => g.best);
+}
+
+/**
+ * The usual shape of a bench's rounds: each round runs one child process per
+ * thread count, one after another (so they never compete for cores), and
+ * collects their figures; returns each figure's best round.
+ */
+export function childRounds(
+  ctx: BenchContext,
+  label: string,
+  threadCounts: readonly number[],
+  spec: (threads: number) => ChildSpec,
+  opts: Omit<RoundsOptions, "label"> = {},
+): Promise<Figure[]> {
+  return bestOfRounds(
+    ctx,
+    async (round) => {
+      const figures: Figure[] = [];
+      for (const threads of threadCounts) {
+        const s = spec(threads);
+        for await (const f of childFigures({ ...s, label: `${s.label} round ${round}` }, ctx)) figures.push(f);
+      }
+      return figures;
+    },
+    { ...opts, label },
+  );
 }

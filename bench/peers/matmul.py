@@ -53,14 +53,16 @@ def wait_for_quiet(max_other_cores, timeout_seconds=30.0):
             return
 
 
-def measure(run, warmup=3, min_reps=5, min_seconds=1.0, max_reps=10_000, max_other_cores=0.2, attempts=3):
+def measure(
+    run, warmup=3, min_reps=5, min_seconds=1.0, max_reps=10_000, max_other_cores=0.2, attempts=3, quiet_seconds=30.0
+):
     """Returns (median seconds, best seconds, reps, other cores or None, attempts)."""
     for _ in range(warmup):
         run()
     kept = None
     for attempt in range(1, attempts + 1):
         if attempt > 1:
-            wait_for_quiet(max_other_cores)
+            wait_for_quiet(max_other_cores, quiet_seconds)
         start = cpu_sample()
         times = []
         total = 0.0
