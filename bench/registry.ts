@@ -7,6 +7,7 @@ import { evalBench } from "./eval.ts";
 import { generateBench } from "./generate.ts";
 import { matmul } from "./matmul.ts";
 import { sftMemory } from "./sft-memory.ts";
+import { sftStep } from "./sft-step.ts";
 import { trainStep } from "./train-step.ts";
 import type { Bench } from "./types.ts";
 
@@ -16,4 +17,5 @@ export const BENCHES: { readonly [name: string]: Bench } = {
   generate: generateBench,
   eval: evalBench,
   sft_memory: sftMemory,
+  sft_step: sftStep,
 };

@@ -186,7 +186,7 @@ def run_train(torch, args):
     med, best, reps, others, attempts = measure(step, **protocol(args))
     tokens = args.batch * args.seq
     params = {"batch": args.batch, "seq": args.seq, "threads": args.threads}
-    emit("train_step", params, tokens / med, "tokens/s")
+    emit(args.bench_name, params, tokens / med, "tokens/s")
     print(
         f"train_step threads={args.threads} (torch {torch.__version__}, get_num_threads={torch.get_num_threads()},"
         f" AdamW {kw}): first loss {first:.4f}; {note(med, best, reps, others, attempts)}",
@@ -240,6 +240,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("mode", choices=["train", "generate"])
     parser.add_argument("--threads", type=int, required=True)
+    parser.add_argument("--bench-name", default="train_step", help="the figure's bench name in train mode")
     for flag in ("--vocab", "--hidden", "--layers", "--heads", "--kv-heads", "--mlp"):
         parser.add_argument(flag, type=int, required=True)
     parser.add_argument("--batch", type=int, default=16)
