@@ -12,9 +12,7 @@ import { Command } from "commander";
 import { registerEval } from "../src/cli/eval.ts";
 import { registerScore } from "../src/cli/score.ts";
 import type { CoTRecord } from "../src/data/records.ts";
-import { generateDataset } from "../src/data/tasks/index.ts";
 import { initEngine } from "../src/engine/device.ts";
-import { disposeTree } from "../src/engine/memory.ts";
 import { corpusBleu, sentenceBleu } from "../src/eval/bleu.ts";
 import { pairedBootstrap } from "../src/eval/bootstrap.ts";
 import { rouge } from "../src/eval/rouge.ts";
@@ -27,11 +25,7 @@ import {
   TABLE_FILE,
   writeEvalOutputs,
 } from "../src/eval/run.ts";
-import { saveModel } from "../src/model/checkpoint.ts";
-import { configFromSizes, toHfConfig } from "../src/model/config.ts";
-import { initParams } from "../src/model/model.ts";
-import { Tokenizer } from "../src/tokenizer/tokenizer.ts";
-import { saveTokenizer, trainBpe } from "../src/tokenizer/train-bpe.ts";
+import { writeTinyEvalModel } from "./tiny.ts";
 
 /** Run the CLI in-process; returns what it printed with console.log. */
 async function cli(args: string[]): Promise<string[]> {
@@ -194,26 +188,14 @@ describe("eval --model with --samples (tiny random model)", () => {
   before(async () => {
     await initEngine();
     modelDir = join(tmp, "model");
-    const corpus = generateDataset({ tasks: ["arithmetic"], n: 100, seed: 1, split: "train" }).map(
-      (r) => `Q: ${r.question}\nA: ${r.chain_of_thought}\n#### ${r.answer}`,
-    );
-    const tokDir = join(tmp, "tok");
-    await saveTokenizer(tokDir, trainBpe(corpus, { vocabSize: 300 }));
-    const tok = await Tokenizer.fromDir(tokDir);
-    const config = configFromSizes({
-      arch: "gpt2",
-      vocabSize: tok.vocabSize,
+    await writeTinyEvalModel(modelDir, join(tmp, "tok"), {
+      tasks: ["arithmetic"],
+      n: 100,
+      vocabSize: 300,
       hiddenSize: 32,
       numLayers: 1,
       numHeads: 2,
-      maxPositionEmbeddings: 512,
-      bosTokenId: tok.bosId,
-      eosTokenIds: tok.eosId !== null ? [tok.eosId] : [],
-      padTokenId: tok.padId,
     });
-    const params = initParams(config, { seed: 0, std: 0.2 });
-    await saveModel(modelDir, { config, params, hfConfig: toHfConfig(config) }, { tokenizerFrom: tokDir });
-    disposeTree(params);
   });
 
   test("--samples 3 writes maj@k and pass@k, k outputs per example, and is seeded", async () => {

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import type { CoTRecord } from "../src/data/records.ts";
-import { generateDataset, generateProblems } from "../src/data/tasks/index.ts";
+import { generateProblems } from "../src/data/tasks/index.ts";
 import { toRecord } from "../src/data/tasks/types.ts";
 import { initEngine } from "../src/engine/device.ts";
 import { disposeTree } from "../src/engine/memory.ts";
@@ -18,12 +18,10 @@ import { extractBoth } from "../src/eval/extract.ts";
 import { buildPrompt, COT_TRIGGER, drawExemplars, promptBuilder, shufflePool } from "../src/eval/prompting.ts";
 import { chainOf, EXAMPLES_FILE, evaluate, SUMMARY_FILE, writeEvalOutputs } from "../src/eval/run.ts";
 import { checkChain } from "../src/eval/steps.ts";
-import { loadModel, saveModel } from "../src/model/checkpoint.ts";
-import { configFromSizes, toHfConfig } from "../src/model/config.ts";
-import { initParams } from "../src/model/model.ts";
+import { loadModel } from "../src/model/checkpoint.ts";
 import { CHATML_TEMPLATE } from "../src/tokenizer/chat.ts";
 import { Tokenizer } from "../src/tokenizer/tokenizer.ts";
-import { saveTokenizer, trainBpe } from "../src/tokenizer/train-bpe.ts";
+import { writeTinyEvalModel } from "./tiny.ts";
 
 const rec = (question: string, chain: string, answer: string): CoTRecord => ({
   question,
@@ -116,26 +114,14 @@ describe("evaluate end to end (tiny random model)", () => {
     await initEngine();
     tmp = await mkdtemp(join(tmpdir(), "stepwise-eval-"));
     modelDir = join(tmp, "model");
-    const corpus = generateDataset({ tasks: ["arithmetic", "units"], n: 200, seed: 1, split: "train" }).map(
-      (r) => `Q: ${r.question}\nA: ${r.chain_of_thought}\n#### ${r.answer}`,
-    );
-    const tokDir = join(tmp, "tok");
-    await saveTokenizer(tokDir, trainBpe(corpus, { vocabSize: 400 }));
-    const tok = await Tokenizer.fromDir(tokDir);
-    const config = configFromSizes({
-      arch: "gpt2",
-      vocabSize: tok.vocabSize,
+    await writeTinyEvalModel(modelDir, join(tmp, "tok"), {
+      tasks: ["arithmetic", "units"],
+      n: 200,
+      vocabSize: 400,
       hiddenSize: 64,
       numLayers: 2,
       numHeads: 4,
-      maxPositionEmbeddings: 512,
-      bosTokenId: tok.bosId,
-      eosTokenIds: tok.eosId !== null ? [tok.eosId] : [],
-      padTokenId: tok.padId,
     });
-    const params = initParams(config, { seed: 0, std: 0.2 });
-    await saveModel(modelDir, { config, params, hfConfig: toHfConfig(config) }, { tokenizerFrom: tokDir });
-    disposeTree(params);
   });
   after(async () => {
     await rm(tmp, { recursive: true, force: true });

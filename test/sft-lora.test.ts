@@ -23,21 +23,10 @@ import { materializeLora } from "../src/train/lora.ts";
 import { ADAPTER_CONFIG_NAME, ADAPTER_WEIGHTS_NAME, loadAdapter } from "../src/train/peft.ts";
 import { ADAPTER_DIR, runSft } from "../src/train/sft.ts";
 import { assertClose } from "./helpers.ts";
+import { TINY_SFT } from "./tiny.ts";
 
-const BASE = {
-  init: { arch: "llama", hidden: 32, layers: 1, heads: 2, tokenizer: { vocabSize: 400 } },
-  data: {
-    train: { generate: { tasks: ["arithmetic"], n: 200, seed: 0 } },
-    eval: { generate: { tasks: ["arithmetic"], n: 16, seed: 1 } },
-  },
-  batch: { microBatch: 8, gradAccum: 1, seqLen: 160 },
-  optim: { lr: 1e-2, clip: 1 },
-  schedule: { kind: "constant", warmupSteps: 2 },
-  steps: 10,
-  eval: { every: 0, n: 0 },
-  checkpoint: { every: 0 },
-  seed: 0,
-};
+const { name: _name, ...TINY_UNNAMED } = TINY_SFT;
+const BASE = { ...TINY_UNNAMED, steps: 10 };
 const ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
 
 const clone = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T;

@@ -17,22 +17,9 @@ import { latestCheckpoint } from "../src/train/checkpoint.ts";
 import { applySet, parseSftConfig, SftConfigError } from "../src/train/config.ts";
 import { type MicroBatch, makeStepFunctions, trainLoop } from "../src/train/loop.ts";
 import { runSft, toMicroBatch } from "../src/train/sft.ts";
+import { TINY_SFT } from "./tiny.ts";
 
-export const TINY = {
-  name: "tiny",
-  init: { arch: "llama", hidden: 32, layers: 1, heads: 2, tokenizer: { vocabSize: 400 } },
-  data: {
-    train: { generate: { tasks: ["arithmetic"], n: 200, seed: 0 } },
-    eval: { generate: { tasks: ["arithmetic"], n: 16, seed: 1 } },
-  },
-  batch: { microBatch: 8, gradAccum: 1, seqLen: 160 },
-  optim: { lr: 1e-2, clip: 1 },
-  schedule: { kind: "constant", warmupSteps: 2 },
-  steps: 30,
-  eval: { every: 0, n: 0 },
-  checkpoint: { every: 0 },
-  seed: 0,
-};
+const TINY = TINY_SFT;
 
 const clone = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T;
 
