@@ -262,6 +262,38 @@ const CASES: Case[] = [
     strict: "B",
     flexible: "B",
   },
+  // --- free text after "####" (generated logic problems: names, True/False) -----------------------------
+  {
+    why: "text: name after ####",
+    task: "text",
+    text: "So Eli is the shortest.\n#### Eli",
+    strict: "Eli",
+    flexible: "Eli",
+  },
+  {
+    why: "text: last #### wins",
+    task: "text",
+    text: "#### True\nno wait\n#### False",
+    strict: "False",
+    flexible: "False",
+  },
+  { why: "text: empty #### line", task: "text", text: "Cal is tallest.\n####\n", strict: null, flexible: "####" },
+  { why: "text: answer is phrase", task: "text", text: "The answer is Kai. Done", strict: null, flexible: "Kai" },
+  {
+    why: "text: last line fallback",
+    task: "text",
+    text: "Ben is shorter than Ava.\nAva",
+    strict: null,
+    flexible: "Ava",
+  },
+  { why: "text: nothing", task: "text", text: "  \n ", strict: null, flexible: null },
+  {
+    why: "text: repeated markers",
+    task: "text",
+    text: "#### Ava\n#### #### ####",
+    strict: "Ava",
+    flexible: "Ava",
+  },
 ];
 
 describe("extractAnswer: strict vs flexible table", () => {
@@ -341,6 +373,10 @@ const EQUIV: [string, string, AnswerTask, boolean][] = [
   ["(c)", "C", "mc", true],
   ["c.", "C", "mc", true],
   ["B", "C", "mc", false],
+  ["False.", "false", "text", true],
+  ["  Eli ", "eli", "text", true],
+  ["Eli", "Eliza", "text", false],
+  ["True", "False", "text", false],
 ];
 
 describe("answersMatch: equivalences and non-equivalences", () => {

@@ -10,13 +10,21 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import type { CoTRecord } from "../src/data/records.ts";
-import { generateProblems } from "../src/data/tasks/index.ts";
+import { generateDataset, generateProblems } from "../src/data/tasks/index.ts";
 import { toRecord } from "../src/data/tasks/types.ts";
 import { initEngine } from "../src/engine/device.ts";
 import { disposeTree } from "../src/engine/memory.ts";
 import { extractBoth } from "../src/eval/extract.ts";
 import { buildPrompt, COT_TRIGGER, drawExemplars, promptBuilder, shufflePool } from "../src/eval/prompting.ts";
-import { chainOf, EXAMPLES_FILE, evaluate, SUMMARY_FILE, writeEvalOutputs } from "../src/eval/run.ts";
+import {
+  answerTaskOf,
+  chainOf,
+  EXAMPLES_FILE,
+  evaluate,
+  SUMMARY_FILE,
+  scoreOutput,
+  writeEvalOutputs,
+} from "../src/eval/run.ts";
 import { checkChain } from "../src/eval/steps.ts";
 import { loadModel } from "../src/model/checkpoint.ts";
 import { CHATML_TEMPLATE } from "../src/tokenizer/chat.ts";
@@ -225,5 +233,26 @@ describe("evaluate end to end (tiny random model)", () => {
       run(process.execPath, ["bin/stepwise.js", "eval", "--model", modelDir]),
       /give exactly one of --data FILE or --task NAME/,
     );
+  });
+});
+
+describe("generated problems with free-text answers", () => {
+  test("a logic record is graded by its #### line (text answer task), names and True/False alike", () => {
+    const records = generateDataset({ tasks: ["logic"], n: 40, seed: 3, split: "test" });
+    assert.ok(
+      records.some((r) => /^(True|False)$/.test(r.answer)) && records.some((r) => /^[A-Z][a-z]+$/.test(r.answer)),
+    );
+    for (const r of records) {
+      assert.equal(answerTaskOf(r), "text", r.question);
+      const good = scoreOutput(r, ` ${r.chain_of_thought}\n#### ${r.answer}`, { index: 0 });
+      assert.ok(good.correct_strict && good.correct_flexible, r.question);
+      const wrong = r.answer === "True" ? "False" : r.answer === "False" ? "True" : "Nobody";
+      assert.equal(scoreOutput(r, ` #### ${wrong}`, { index: 0 }).correct_strict, false, r.question);
+    }
+  });
+  test("numeric generated answers stay numeric (gsm8k rules: 12.0 == 12)", () => {
+    const [r] = generateDataset({ tasks: ["algebra"], n: 1, seed: 3, split: "test" });
+    assert.equal(answerTaskOf(r!), "gsm8k");
+    assert.ok(scoreOutput(r!, ` #### ${r!.answer}.0`, { index: 0 }).correct_strict);
   });
 });

@@ -7,9 +7,11 @@
  *     number: as gsm8k, plus "\boxed{N}"
  *     math:   the last "\boxed{…}" / "\fbox{…}" with balanced braces (escaped "\{" "\}" do not count)
  *     mc:     "answer is C", "answer: (C)", "Answer: C" (letters A–E)
+ *     text:   the rest of the line after the last "####" (a name, True/False, …)
  *   flexible — strict first; if it finds nothing, looser fall-backs:
  *     gsm8k/number: the last \boxed{} whose content is a number, then the last number anywhere in the text
  *     math:   "answer is X" up to the end of its sentence, then the last number
+ *     text:   "answer is X" up to the end of its sentence, then the last non-empty line
  *     mc:     looser phrases ("Answer D", "ANS:D", "correct option is C"), then "D is the correct …", then a last line
  *             that is only the letter, then the last "(C)" not glued to a word, then "option c" in lower case
  *
@@ -181,6 +183,16 @@ function extractStrict(text: string, task: AnswerTask): string | null {
     }
     case "mc":
       return strictMc(text);
+    case "text": {
+      // The last line holding "####" with something after its last "####".
+      let found: string | null = null;
+      for (const line of text.split("\n")) {
+        const at = line.lastIndexOf("####");
+        const rest = at < 0 ? "" : line.slice(at + 4).trim();
+        if (rest !== "") found = rest;
+      }
+      return found;
+    }
   }
 }
 
@@ -204,6 +216,12 @@ function extractFlexible(text: string, task: AnswerTask): string | null {
     }
     case "mc":
       return flexibleMc(text);
+    case "text": {
+      const expr = answerIsExpression(text);
+      if (expr !== null) return expr;
+      const last = text.trimEnd().split("\n").pop()?.trim() ?? "";
+      return last === "" ? null : last;
+    }
   }
 }
 

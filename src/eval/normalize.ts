@@ -24,7 +24,12 @@
  */
 
 /** The tasks the extractor and matcher know. "number" is any task whose answer is a single number. */
-export type AnswerTask = "gsm8k" | "math" | "mc" | "number";
+/**
+ * How a task's answers are extracted and compared: gsm8k and number (numeric), math (LaTeX in
+ * \boxed{}), mc (a letter A–E), text (a short free-text answer after "####", e.g. a name or
+ * True/False, compared case-insensitively with spaces collapsed and a final period dropped).
+ */
+export type AnswerTask = "gsm8k" | "math" | "mc" | "number" | "text";
 
 /** An exact rational number num/den with den > 0 and gcd(|num|, den) = 1. */
 export interface Rational {
@@ -239,7 +244,14 @@ export function canonicalAnswer(text: string, task: AnswerTask): string {
       return normalizeLatex(text);
     case "mc":
       return normalizeChoice(text) ?? text.trim().toUpperCase();
+    case "text":
+      return normalizeText(text);
   }
+}
+
+/** Free-text answers: trimmed, final period dropped, runs of whitespace collapsed, lower case. */
+export function normalizeText(text: string): string {
+  return text.trim().replace(/\.$/, "").trim().replace(/\s+/g, " ").toLowerCase();
 }
 
 /**

@@ -34,7 +34,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { CoTRecord } from "../data/records.ts";
-import { TASKS } from "../data/tasks/index.ts";
+import { isTaskName, TASKS } from "../data/tasks/index.ts";
 import { ANSWER_PREFIX, type Problem } from "../data/tasks/types.ts";
 import { type GeneratedSequence, generate } from "../model/generate.ts";
 import type { Model } from "../model/model.ts";
@@ -201,11 +201,16 @@ export function taskOf(r: CoTRecord): string {
   return typeof t === "string" && t !== "" ? t : "default";
 }
 
-/** How to extract and compare a record's answer: meta.answer_task if given, else numbers → gsm8k, A–E → mc, else math. */
+/**
+ * How to extract and compare a record's answer: meta.answer_task if given, else numbers → gsm8k,
+ * a generated problem's non-numeric answer (meta.task names a generator: logic's names and
+ * True/False) → text, A–E → mc, else math.
+ */
 export function answerTaskOf(r: CoTRecord): AnswerTask {
   const given = r.meta?.["answer_task"];
-  if (given === "gsm8k" || given === "math" || given === "mc" || given === "number") return given;
+  if (given === "gsm8k" || given === "math" || given === "mc" || given === "number" || given === "text") return given;
   if (parseNumber(r.answer) !== null) return "gsm8k";
+  if (isTaskName(taskOf(r))) return "text";
   if (/^\(?[A-E]\)?$/.test(r.answer.trim())) return "mc";
   return "math";
 }
