@@ -105,6 +105,36 @@ describe("generateDataset", () => {
       /testFraction must be in \(0, 1\)/,
     );
   });
+  test("difficulty options per task reach the generator and are checked against its defaults", () => {
+    const short = generateDataset({
+      tasks: ["code-trace", "logic"],
+      n: 40,
+      seed: 0,
+      split: "train",
+      options: { "code-trace": { maxLines: 3 } },
+    });
+    const lines = (q: string) => q.split("\n").filter((l) => /^\d+: /.test(l)).length;
+    const traces = short.filter((r) => r.meta?.["task"] === "code-trace");
+    assert.equal(traces.length, 20);
+    // maxLines counts statements (3 at least); a loop's body adds one printed line.
+    assert.ok(traces.every((r) => lines(r.question) <= 4));
+    const long = generateDataset({ tasks: ["code-trace"], n: 40, seed: 0, split: "train" });
+    assert.ok(
+      long.some((r) => lines(r.question) > 3),
+      "the default allows longer programs",
+    );
+    const gen = (options: Record<string, Record<string, unknown>>) => () =>
+      generateDataset({ tasks: ["code-trace"], n: 1, seed: 0, split: "train", options });
+    assert.throws(
+      gen({ "code-trace": { maxLine: 3 } }),
+      /options.code-trace: unknown option "maxLine"; code-trace takes maxLines/,
+    );
+    assert.throws(
+      gen({ "code-trace": { maxLines: "3" } }),
+      /options.code-trace.maxLines: expected a number, got string/,
+    );
+    assert.throws(gen({ chess: {} }), /options: unknown task "chess"/);
+  });
 });
 
 describe("stepwise data generate", () => {

@@ -22,6 +22,7 @@ import {
   toByteLevel,
   trainBpe,
   trainBpeWithStats,
+  WordCounter,
 } from "../src/tokenizer/train-bpe.ts";
 
 const GSM8K = "/work/shared/data/gsm8k_train_sample.jsonl";
@@ -484,6 +485,35 @@ describe("stepwise train-tokenizer", () => {
         assert.equal(e.code, 1);
         return true;
       },
+    );
+  });
+});
+
+describe("splitDigits: one token per digit", () => {
+  test("no merge joins two digits, the loader splits digits as the trainer did, and text round-trips", async () => {
+    const corpus = [...gsm8k.slice(0, 200), "12345 + 678 = 13023", "x = 1000000"];
+    const json = trainBpe(corpus, { vocabSize: 600, splitDigits: true });
+    const merged = Object.keys(model(json).vocab).filter((t) => /\d\d/.test(t));
+    assert.deepEqual(merged, []);
+    // Without the option the same corpus does learn multi-digit tokens.
+    assert.ok(Object.keys(model(trainBpe(corpus, { vocabSize: 600 })).vocab).some((t) => /\d\d/.test(t)));
+    const dir = await tempDir();
+    await saveTokenizer(dir, json);
+    const tok = await Tokenizer.fromDir(dir);
+    const text = "Janet has 1234 ducks and 56.78 dollars; 9 + 10 = 19.";
+    const ids = tok.encode(text, { addSpecialTokens: false });
+    assert.equal(tok.decode(ids), text);
+    const pieces = ids.map((id) => tok.decode([id]));
+    for (const p of pieces) assert.ok(!/\d\d/.test(p), `piece ${JSON.stringify(p)} holds two digits`);
+    assert.deepEqual(
+      pieces.filter((p) => /\d/.test(p)),
+      ["1", "2", "3", "4", "5", "6", "7", "8", "9", "1", "0", "1", "9"],
+    );
+  });
+  test("a WordCounter built without splitDigits is refused for a splitDigits training", () => {
+    assert.throws(
+      () => trainBpe(new WordCounter(), { vocabSize: 300, splitDigits: true }),
+      /WordCounter's splitDigits differs/,
     );
   });
 });

@@ -4,10 +4,11 @@
  * the last good checkpoint.
  */
 import assert from "node:assert/strict";
-import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { generateDataset } from "../src/data/tasks/index.ts";
 import { initEngine } from "../src/engine/device.ts";
 import { disposeTree, readFloat32 } from "../src/engine/memory.ts";
 import { adamw } from "../src/engine/optim.ts";
@@ -16,7 +17,7 @@ import { initParams } from "../src/model/model.ts";
 import { latestCheckpoint } from "../src/train/checkpoint.ts";
 import { applySet, parseSftConfig, SftConfigError } from "../src/train/config.ts";
 import { type MicroBatch, makeStepFunctions, trainLoop } from "../src/train/loop.ts";
-import { runSft, toMicroBatch } from "../src/train/sft.ts";
+import { formatAll, paddedLength, runSft, toMicroBatch } from "../src/train/sft.ts";
 import { TINY_SFT } from "./tiny.ts";
 
 const TINY = TINY_SFT;
@@ -151,3 +152,48 @@ describe("sft end to end", () => {
 function devNull(): NodeJS.WriteStream {
   return { write: () => true, isTTY: false } as unknown as NodeJS.WriteStream;
 }
+
+describe("padding to a multiple instead of seqLen", () => {
+  test("paddedLength: the next multiple of m holding the longest row's inputs, capped at seqLen; 0 = seqLen", () => {
+    const row = (n: number) => ({ input_ids: new Array(n).fill(1), loss_mask: new Array(n).fill(1) }) as never;
+    assert.equal(paddedLength([row(10), row(17)], 128, 16), 16); // 16 inputs for 17 tokens
+    assert.equal(paddedLength([row(18)], 128, 16), 32);
+    assert.equal(paddedLength([row(129)], 128, 16), 128);
+    assert.equal(paddedLength([row(5)], 128, 0), 128);
+  });
+  test("the same losses and gradient norms as padding every row to seqLen (only the work changes)", async () => {
+    const run = async (padMultiple: number) => {
+      const cfg = { ...clone(TINY), steps: 4, out: join(dir, `pad-${padMultiple}`) };
+      cfg.batch = { ...cfg.batch, padMultiple } as typeof cfg.batch;
+      await runSft(parseSftConfig(cfg), { stream: devNull() });
+      const lines = (await readFile(join(dir, `pad-${padMultiple}`, "metrics.jsonl"), "utf8")).trim().split("\n");
+      return lines.map((l) => JSON.parse(l) as { loss: number; grad_norm: number; tokens: number });
+    };
+    const full = await run(0);
+    const bucketed = await run(16);
+    assert.equal(bucketed.length, 4);
+    for (const [i, m] of bucketed.entries()) {
+      assert.equal(m.tokens, full[i]!.tokens);
+      assert.ok(Math.abs(m.loss - full[i]!.loss) < 1e-5, `step ${i + 1} loss ${m.loss} vs ${full[i]!.loss}`);
+      assert.ok(Math.abs(m.grad_norm - full[i]!.grad_norm) < 1e-4, `step ${i + 1} |g|`);
+    }
+  });
+});
+
+describe("the raw (pretraining) template", () => {
+  test("no prompt: the whole document carries loss; direct records drop the chain", () => {
+    const records = generateDataset({ tasks: ["algebra"], n: 4, seed: 0, split: "train" });
+    const cfg = parseSftConfig({ ...clone(TINY), data: { ...clone(TINY).data, template: "raw", directFraction: 0.5 } });
+    const examples = formatAll(cfg, records, [], null, 0);
+    assert.equal(examples.length, 4);
+    let direct = 0;
+    for (const [i, e] of examples.entries()) {
+      const r = records[i]!;
+      assert.equal(e.prompt, "");
+      assert.ok(e.target.startsWith(`${r.question}\n`) && e.target.endsWith(`\n#### ${r.answer}`), e.target);
+      if (e.target === `${r.question}\n#### ${r.answer}`) direct++;
+      else assert.ok(e.target.includes(r.chain_of_thought.trim()));
+    }
+    assert.equal(direct, 2);
+  });
+});

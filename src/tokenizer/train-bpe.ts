@@ -53,6 +53,9 @@ export const DEFAULT_SPECIAL_TOKENS: readonly string[] = ["<|endoftext|>", "<|im
 /** GPT-2's pre-tokenizer regex, as tokenizers.js's ByteLevel pre-tokenizer applies it (use_regex: true). */
 export const GPT2_PATTERN = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu;
 
+/** The `Digits` pre-tokenizer with individual_digits (tokenizers.js's pattern): runs of non-digits, single digits. */
+export const DIGITS_PATTERN = /[^\d]+|\d/gu;
+
 /**
  * GPT-2's `bytes_to_unicode`: bytes that are printable Latin-1 map to themselves,
  * the other 68 to U+0100.. in order, so every byte is one visible, non-space char.
@@ -96,7 +99,15 @@ export class WordCounter {
   chars = 0;
   private readonly specials: RegExp | null;
 
-  constructor(readonly specialTokens: readonly string[] = DEFAULT_SPECIAL_TOKENS) {
+  /**
+   * `splitDigits`: every ASCII digit is its own word before GPT-2's regex runs (the
+   * `Digits {individual_digits: true}` pre-tokenizer, as Llama 1 / SentencePiece's
+   * split_digits), so no merge ever joins digits and numbers are read digit by digit.
+   */
+  constructor(
+    readonly specialTokens: readonly string[] = DEFAULT_SPECIAL_TOKENS,
+    readonly splitDigits = false,
+  ) {
     const sorted = [...specialTokens].sort((a, b) => b.length - a.length || (a < b ? -1 : 1));
     this.specials = sorted.length > 0 ? new RegExp(sorted.map(escapeRegExp).join("|"), "gu") : null;
   }
@@ -108,9 +119,11 @@ export class WordCounter {
     this.chars += text.length;
     const chunks = this.specials ? text.split(this.specials) : [text];
     for (const chunk of chunks) {
-      for (const m of chunk.matchAll(GPT2_PATTERN)) {
-        const w = m[0];
-        this.words.set(w, (this.words.get(w) ?? 0) + 1);
+      for (const piece of this.splitDigits ? (chunk.match(DIGITS_PATTERN) ?? []) : [chunk]) {
+        for (const m of piece.matchAll(GPT2_PATTERN)) {
+          const w = m[0];
+          this.words.set(w, (this.words.get(w) ?? 0) + 1);
+        }
       }
     }
   }
@@ -317,6 +330,8 @@ export interface TrainBpeOptions {
   minFrequency?: number;
   /** Default ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<pad>"]; ids 0..k-1 in this order. */
   specialTokens?: readonly string[];
+  /** Split every digit off before merging (see WordCounter); the tokenizer.json gets the same Digits pre-tokenizer. */
+  splitDigits?: boolean;
 }
 
 export interface TrainBpeStats {
@@ -376,9 +391,12 @@ export function trainBpeWithStats(
         "the WordCounter was built with different specialTokens than the options give",
       );
     }
+    if (corpus.splitDigits !== (opts.splitDigits ?? false)) {
+      throw new TokenizerError("trainBpe", "the WordCounter's splitDigits differs from the options' splitDigits");
+    }
     counter = corpus;
   } else {
-    counter = new WordCounter(specialTokens);
+    counter = new WordCounter(specialTokens, opts.splitDigits ?? false);
     for (const text of corpus) counter.add(text);
   }
 
@@ -428,7 +446,15 @@ export function trainBpeWithStats(
     padding: null,
     added_tokens: addedTokens,
     normalizer: null,
-    pre_tokenizer: { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: true },
+    pre_tokenizer: opts.splitDigits
+      ? {
+          type: "Sequence",
+          pretokenizers: [
+            { type: "Digits", individual_digits: true },
+            { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: true },
+          ],
+        }
+      : { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: true },
     post_processor: { type: "ByteLevel", add_prefix_space: true, trim_offsets: false, use_regex: true },
     decoder: { type: "ByteLevel", add_prefix_space: true, trim_offsets: true, use_regex: true },
     model,

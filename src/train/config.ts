@@ -42,6 +42,8 @@ const Generate = z.strictObject({
   n: posInt,
   /** Seed of the generator (the train/test split never depends on it). */
   seed: z.number().int().min(0).default(0),
+  /** Difficulty options per task, e.g. {code-trace: {maxLines: 4}} (each generator's defaults name the keys). */
+  options: z.partialRecord(z.enum(TASK_NAMES), z.record(z.string(), z.unknown())).optional(),
 });
 
 /** A dataset: files, or generated problems (exactly one). */
@@ -60,6 +62,8 @@ const DataSource = z
 const TrainTokenizer = z.strictObject({
   /** Vocabulary size, special tokens and the 256 byte symbols included. */
   vocabSize: z.number().int().min(260),
+  /** One token per digit (no merge joins digits), as Llama 1 does: arithmetic is read digit by digit. */
+  splitDigits: z.boolean().default(false),
 });
 
 /** A model initialised from scratch (init-model's sizes). */
@@ -84,7 +88,7 @@ const Init = z.strictObject({
   tokenizer: z.union([z.string().min(1), TrainTokenizer]),
 });
 
-const TEMPLATES = ["qa", "plain", "chat"] as const;
+const TEMPLATES = ["qa", "plain", "chat", "raw"] as const;
 export type TemplateName = (typeof TEMPLATES)[number];
 
 const Data = z.strictObject({
@@ -97,7 +101,9 @@ const Data = z.strictObject({
    *   qa     "Q: {question}\nA: Let's think step by step." then " {chain}\n#### {answer}" —
    *          exactly the prompt `evaluate` uses (zero-cot), so answer accuracy measures what was trained;
    *   plain  format.ts plainTemplate ("{user}\n\nAnswer:\n");
-   *   chat   the tokenizer's chat template.
+   *   chat   the tokenizer's chat template;
+   *   raw    pretraining text: no prompt, the whole "{question}\n{chain}\n#### {answer}" (or, for
+   *          direct records, "{question}\n#### {answer}") carries loss.
    */
   template: z.enum(TEMPLATES).default("qa"),
   /** End chain-of-thought prompts with "Let's think step by step." (plain/chat templates). */
@@ -117,6 +123,13 @@ const Batch = z.strictObject({
   gradAccum: posInt.default(1),
   /** Model input length T: every row is padded (right) to T, examples longer than T + 1 tokens are dropped. */
   seqLen: posInt,
+  /**
+   * 0: every micro-batch is padded to seqLen (one compiled shape). m > 0: a micro-batch is padded
+   * only to the next multiple of m that holds its longest row (at most seqLen): at most seqLen/m
+   * compiled shapes and far less padding when lengths vary (short direct-answer targets).
+   * The data order and the loss are the same either way; only the work changes.
+   */
+  padMultiple: z.number().int().min(0).default(0),
 });
 
 const Optim = z.strictObject({

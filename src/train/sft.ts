@@ -29,7 +29,9 @@
  * Optimizer step s takes stream indices [s·E, (s+1)·E), E = microBatch · gradAccum, so a
  * resumed run reads exactly the batches the uninterrupted run would have read.
  *
- * Fixed shapes: every row is right-padded to batch.seqLen (one compiled micro-step).
+ * Shapes: every row is right-padded to batch.seqLen (one compiled micro-step), or with
+ * batch.padMultiple = m to the next multiple of m holding the micro-batch's longest row
+ * (one compiled micro-step per length used, far less padding when lengths vary).
  * Causal attention means right padding never changes the logits of real positions, so
  * no attention mask is needed; padded positions carry loss mask 0.
  */
@@ -140,7 +142,8 @@ function qaExamples(records: readonly CoTRecord[], directFraction: number, rng: 
   });
 }
 
-function formatAll(
+/** The text examples (prompt + target) of a run's records in the config's template (see config.ts `template`). */
+export function formatAll(
   config: SftConfig,
   records: readonly CoTRecord[],
   instructions: readonly InstructionRecord[],
@@ -149,6 +152,19 @@ function formatAll(
 ): Example[] {
   const d = config.data;
   const rng = new Rng(deriveSeed(seed, "format"));
+  if (d.template === "raw") {
+    const direct = planDirect(records.length, d.directFraction, rng);
+    const docs = records.map((r, i) => {
+      const chain = r.chain_of_thought.trim();
+      const body = direct[i] || chain === "" ? "" : `${chain}\n`;
+      return { prompt: "", target: `${r.question.trim()}\n${body}${answerLine(r.answer)}` };
+    });
+    const inst = instructions.map((r) => ({
+      prompt: "",
+      target: `${r.input ? `${r.instruction}\n\n${r.input}` : r.instruction}\n${r.output}`,
+    }));
+    return [...docs, ...inst];
+  }
   if (d.template === "qa") {
     const inst = instructions.map((r) => ({
       prompt: `Q: ${r.input ? `${r.instruction}\n\n${r.input}` : r.instruction}\nA:`,
@@ -193,6 +209,16 @@ export function toMicroBatch(rows: readonly TokenizedExample[], seqLen: number, 
   return { rows: B, seqLen, ids, targets, mask, targetTokens };
 }
 
+/**
+ * The input length T of a micro-batch: seqLen, or with padMultiple m > 0 the smallest multiple
+ * of m that holds the longest row's n − 1 inputs, capped at seqLen.
+ */
+export function paddedLength(rows: readonly TokenizedExample[], seqLen: number, padMultiple: number): number {
+  if (padMultiple <= 0) return seqLen;
+  const longest = rows.reduce((m, r) => Math.max(m, r.input_ids.length - 1), 1);
+  return Math.min(seqLen, Math.ceil(longest / padMultiple) * padMultiple);
+}
+
 /** Example indices of optimizer step `step` (see the header): a pure function of (seed, step). */
 export function stepIndices(seed: number, step: number, perStep: number, n: number): number[] {
   const perms = new Map<number, number[]>();
@@ -219,7 +245,7 @@ async function buildTokenizer(config: SftConfig, runDir: string, trainTexts: () 
   } catch {
     const tmp = `${dir}.tmp`;
     await rm(tmp, { recursive: true, force: true });
-    await saveTokenizer(tmp, trainBpe(trainTexts(), { vocabSize: spec.vocabSize }));
+    await saveTokenizer(tmp, trainBpe(trainTexts(), { vocabSize: spec.vocabSize, splitDigits: spec.splitDigits }));
     await rm(dir, { recursive: true, force: true });
     await rename(tmp, dir);
     return Tokenizer.fromDir(dir);
@@ -350,19 +376,16 @@ export async function runSft(config: SftConfig, opts: SftOptions = {}): Promise<
   const padId = tokenizer.padId ?? tokenizer.eosId ?? 0;
   const batchesFor = (step: number): MicroBatch[] => {
     const idx = stepIndices(config.seed, step, perStep, N);
-    return Array.from({ length: gradAccum }, (_, k) =>
-      toMicroBatch(
-        idx.slice(k * microBatch, (k + 1) * microBatch).map((i) => train.examples[i]!),
-        seqLen,
-        padId,
-      ),
-    );
+    return Array.from({ length: gradAccum }, (_, k) => {
+      const rows = idx.slice(k * microBatch, (k + 1) * microBatch).map((i) => train.examples[i]!);
+      return toMicroBatch(rows, paddedLength(rows, seqLen, config.batch.padMultiple), padId);
+    });
   };
   const heldBatches: MicroBatch[] = [];
   for (let s = 0; s < held.examples.length; s += microBatch) {
     const rows = held.examples.slice(s, s + microBatch);
     while (rows.length < microBatch) rows.push({ ...rows[0]!, loss_mask: rows[0]!.loss_mask.map(() => 0) });
-    heldBatches.push(toMicroBatch(rows, seqLen, padId));
+    heldBatches.push(toMicroBatch(rows, paddedLength(rows, seqLen, config.batch.padMultiple), padId));
   }
 
   // Model, optimizer, schedule.

@@ -54,6 +54,24 @@ export interface DatasetOptions {
   testFraction?: number;
   /** Give up after this many draws per requested record (default 200). */
   maxDrawsPerRecord?: number;
+  /** Difficulty options per task (each generator's `defaults` names the keys), e.g. {"code-trace": {maxLines: 4}}. */
+  options?: Partial<Record<TaskName, Record<string, unknown>>>;
+}
+
+/** Check a task's difficulty options against its generator's defaults: known keys, same value types. */
+export function checkTaskOptions(task: TaskName, options: Record<string, unknown>): void {
+  const defaults = TASKS[task].defaults as Record<string, unknown>;
+  for (const [key, value] of Object.entries(options)) {
+    if (!Object.hasOwn(defaults, key)) {
+      const known = Object.keys(defaults);
+      throw new Error(
+        `generateDataset: options.${task}: unknown option "${key}"; ${task} takes ${known.length ? known.join(", ") : "no options"}`,
+      );
+    }
+    const want = Array.isArray(defaults[key]) ? "array" : typeof defaults[key];
+    const got = Array.isArray(value) ? "array" : typeof value;
+    if (want !== got) throw new Error(`generateDataset: options.${task}.${key}: expected a ${want}, got ${got}`);
+  }
 }
 
 /** Problems of one split, deduplicated, in draw order; meta = {task, split, id}. */
@@ -63,6 +81,11 @@ export function generateProblems(opts: DatasetOptions): Problem[] {
     throw new Error("generateDataset: tasks is empty; pass at least one of " + TASK_NAMES.join(", "));
   for (const t of tasks) {
     if (!isTaskName(t)) throw new Error(`generateDataset: unknown task "${t}"; known: ${TASK_NAMES.join(", ")}`);
+  }
+  for (const [t, o] of Object.entries(opts.options ?? {})) {
+    if (!isTaskName(t))
+      throw new Error(`generateDataset: options: unknown task "${t}"; known: ${TASK_NAMES.join(", ")}`);
+    checkTaskOptions(t, o ?? {});
   }
   if (!Number.isInteger(n) || n < 0) throw new Error(`generateDataset: n must be an integer >= 0, got ${n}`);
   const testFraction = opts.testFraction ?? DEFAULT_TEST_FRACTION;
@@ -83,7 +106,7 @@ export function generateProblems(opts: DatasetOptions): Problem[] {
     }
     const k = out.length % tasks.length;
     const task = tasks[k]!;
-    const problem = TASKS[task].generate(rngs[k]!);
+    const problem = TASKS[task].generate(rngs[k]!, opts.options?.[task]);
     const key = `${task}\u0000${problem.canonical}`;
     if (splitOf(problem, testFraction) !== split || seen.has(key)) continue;
     seen.add(key);
