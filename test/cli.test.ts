@@ -7,9 +7,8 @@ const run = promisify(execFile);
 const cli = (...args: string[]) => run(process.execPath, ["bin/stepwise.js", ...args], { timeout: 120_000 });
 
 describe("stepwise CLI", () => {
-  test("demo runs the likelihood worked example end to end and reports a match", async () => {
-    const { stdout } = await cli("demo", "--n", "300", "--d", "3", "--steps", "300");
-    assert.match(stdout, /running the likelihood worked example/);
+  test("likelihood runs the logistic-regression worked example end to end and reports a match", async () => {
+    const { stdout } = await cli("likelihood", "--n", "300", "--d", "3", "--steps", "300");
     assert.match(stdout, /engine: wasm, \d+ thread\(s\)/);
     assert.match(stdout, /max \|θ_stepwise − θ_newton\| = [\d.e+-]+ \(match at 1e-4\)/);
   });
@@ -30,11 +29,12 @@ describe("stepwise CLI", () => {
   });
 
   test("bad input is a clear error with a non-zero exit", async () => {
-    await assert.rejects(cli("demo", "--steps", "ten"), (e: Error & { stderr: string; code: number }) => {
-      assert.match(e.stderr, /demo: --steps must be an integer >= 1, got "ten"/);
+    await assert.rejects(cli("likelihood", "--steps", "ten"), (e: Error & { stderr: string; code: number }) => {
+      assert.match(e.stderr, /likelihood: --steps must be an integer >= 1, got "ten"/);
       assert.equal(e.code, 1);
       return true;
     });
+    await assert.rejects(cli("demo", "--steps", "ten"), /demo: --steps must be an integer >= 1, got "ten"/);
     await assert.rejects(
       cli("info", "--device", "tpu"),
       /--device: unknown device "tpu", expected one of: wasm, webgpu/,

@@ -1,58 +1,47 @@
 import type { Command } from "commander";
-import { initEngine } from "../engine/device.ts";
-import { fitByNll, logisticNll, makeLogisticData, newtonLogistic } from "../examples/logistic.ts";
+import { runDemo } from "../demo/pipeline.ts";
+import { DEFAULT_SETTINGS, type DemoSettings, QUICK_SETTINGS } from "../demo/settings.ts";
+import { formatResultsTable } from "../demo/table.ts";
 import { parseIntFlag } from "./args.ts";
 
 /**
- * `stepwise demo`: the main job. Until the chain-of-thought demo lands, it runs the
- * smallest real end-to-end thing the engine does: logistic regression trained by
- * minimising NLL with jax-js autodiff, checked against Newton's method in float64.
+ * `stepwise demo` (`npm start`): the main job. Fine-tunes one base model three times on the
+ * same generated problems (direct answers, chains of thought, a mix), evaluates each on the
+ * held-out problems and writes runs/demo/summary.json and runs/demo/report.html.
+ * Stopping it (Ctrl-C) and running it again resumes where it stopped.
  */
 export function registerDemo(program: Command): void {
   program
     .command("demo")
-    .description("Run the end-to-end demo (for now: logistic regression by NLL vs Newton's method)")
-    .option("--seed <n>", "random seed", "0")
-    .option("--n <n>", "number of examples", "2000")
-    .option("--d <n>", "number of features", "8")
-    .option("--steps <n>", "optimizer steps", "400")
-    .action(async (opts: { seed: string; n: string; d: string; steps: string }) => {
-      const seed = parseIntFlag("demo: --seed", opts.seed, 0);
-      const n = parseIntFlag("demo: --n", opts.n, 1);
-      const d = parseIntFlag("demo: --d", opts.d, 1);
-      const steps = parseIntFlag("demo: --steps", opts.steps, 1);
-      console.log("stepwise demo: the chain-of-thought demo is not built yet; running the likelihood worked example.");
-      const engine = await initEngine();
-      console.log(`engine: ${engine.device}, ${engine.threads} thread(s)`);
-      const data = makeLogisticData({ n, d, seed });
-      console.log(`data: ${n} examples, ${d} features, seed ${seed}`);
-
-      const t0 = performance.now();
-      const reference = newtonLogistic(data);
-      const newtonMs = performance.now() - t0;
-      console.log(`Newton (float64): ${reference.iterations} iterations, ${newtonMs.toFixed(0)} ms`);
-
-      const t1 = performance.now();
-      const fit = await fitByNll(data, {
-        steps,
-        onLog: (step, nll) => console.log(`  step ${String(step).padStart(4)}  mean NLL ${nll.toFixed(7)}`),
-      });
-      const fitMs = performance.now() - t1;
-
-      const diffs = Array.from(fit.w, (v, i) => Math.abs(v - reference.w[i]!));
-      diffs.push(Math.abs(fit.b - reference.b));
-      const maxDiff = Math.max(...diffs);
-      const refNll = logisticNll(data, reference.w, reference.b);
-      console.log(`jax-js NLL minimisation: ${steps} jit-compiled steps, ${fitMs.toFixed(0)} ms`);
-      const rows: [string, string, string][] = [
-        ["", "mean NLL", "bias"],
-        ["Newton (float64)", refNll.toFixed(8), reference.b.toFixed(6)],
-        ["stepwise (NLL, SGD, float32)", fit.nll.toFixed(8), fit.b.toFixed(6)],
-      ];
-      for (const [a, b, c] of rows) console.log(`  ${a.padEnd(30)}${b.padStart(12)}${c.padStart(12)}`);
-      console.log(
-        `max |θ_stepwise − θ_newton| = ${maxDiff.toExponential(2)} (${maxDiff <= 1e-4 ? "match" : "MISMATCH"} at 1e-4)`,
-      );
-      if (maxDiff > 1e-4) process.exitCode = 1;
-    });
+    .description("Main job: does training on chains of thought beat direct answers? (resumable)")
+    .option("--out <dir>", "run folder", "runs/demo")
+    .option("--fresh", "start over: delete the run folder first")
+    .option("--quick", "a tiny, seconds-long run of every stage (nothing is learnt; for checking the pipeline)")
+    .option("--seed <n>", "seed of data, initialisation and training order")
+    .option("--steps <n>", "optimizer steps of each fine-tuning")
+    .option("--heldout <n>", "held-out problems to evaluate")
+    .action(
+      async (opts: {
+        out: string;
+        fresh?: boolean;
+        quick?: boolean;
+        seed?: string;
+        steps?: string;
+        heldout?: string;
+      }) => {
+        const settings: DemoSettings = { ...(opts.quick ? QUICK_SETTINGS : DEFAULT_SETTINGS) };
+        if (opts.seed !== undefined) settings.seed = parseIntFlag("demo: --seed", opts.seed, 0);
+        if (opts.steps !== undefined) settings.steps = parseIntFlag("demo: --steps", opts.steps, 1);
+        if (opts.heldout !== undefined) settings.heldout = parseIntFlag("demo: --heldout", opts.heldout, 1);
+        settings.warmupSteps = Math.min(settings.warmupSteps, settings.steps);
+        settings.heldOutLossProblems = Math.min(settings.heldOutLossProblems, settings.heldout);
+        const { summary, summaryPath, reportPath } = await runDemo({
+          out: opts.out,
+          settings,
+          ...(opts.fresh ? { fresh: true } : {}),
+        });
+        console.log(formatResultsTable(summary));
+        console.log(`\n${summaryPath}\n${reportPath}`);
+      },
+    );
 }

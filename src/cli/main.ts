@@ -10,6 +10,7 @@ import { registerGenerate } from "./generate.ts";
 import { registerInfo } from "./info.ts";
 import { registerInitModel } from "./init-model.ts";
 import { registerLab } from "./lab.ts";
+import { registerLikelihood } from "./likelihood.ts";
 import { registerLogits } from "./logits.ts";
 import { registerScore } from "./score.ts";
 import { registerSft } from "./sft.ts";
@@ -23,6 +24,7 @@ const program = new Command()
   .showHelpAfterError();
 
 registerDemo(program);
+registerLikelihood(program);
 registerInfo(program);
 registerInitModel(program);
 registerGenerate(program);

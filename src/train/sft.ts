@@ -130,16 +130,22 @@ async function loadRecords(src: SftConfig["data"]["train"], split: "train" | "te
   return readFiles(src.files ?? [], "cot");
 }
 
-/** The zero-cot prompt of `evaluate` (eval/prompting.ts), so accuracy measures what was trained. */
+/**
+ * One record in the qa template: direct ("Q: …\nA:" → " #### N") or step by step (the trigger,
+ * then the chain). The prompts are `evaluate`'s zero and zero-cot prompts (eval/prompting.ts),
+ * so accuracy measures what was trained.
+ */
+export function qaExample(r: CoTRecord, direct: boolean): Example {
+  const answer = answerLine(r.answer);
+  const chain = r.chain_of_thought.trimEnd();
+  return direct || chain === ""
+    ? { prompt: `Q: ${r.question.trim()}\nA:`, target: ` ${answer}` }
+    : { prompt: `Q: ${r.question.trim()}\nA: Let's think step by step.`, target: ` ${chain}\n${answer}` };
+}
+
 function qaExamples(records: readonly CoTRecord[], directFraction: number, rng: Rng): Example[] {
   const direct = planDirect(records.length, directFraction, rng);
-  return records.map((r, i) => {
-    const answer = answerLine(r.answer);
-    const chain = r.chain_of_thought.trimEnd();
-    return direct[i] || chain === ""
-      ? { prompt: `Q: ${r.question.trim()}\nA:`, target: ` ${answer}` }
-      : { prompt: `Q: ${r.question.trim()}\nA: Let's think step by step.`, target: ` ${chain}\n${answer}` };
-  });
+  return records.map((r, i) => qaExample(r, direct[i]!));
 }
 
 /** The text examples (prompt + target) of a run's records in the config's template (see config.ts `template`). */

@@ -1,0 +1,113 @@
+/**
+ * Rebuild the demo's pre-trained base (assets/demo-base): a tiny Llama-style model trained
+ * from scratch with next-token loss on generated text, shipped in the repository so that
+ * `npm start` can spend its 15 minutes on the comparison itself.
+ *
+ *   node --import tsx scripts/pretrain-demo-base.ts          (≈ 65 min on 2 cores; resumable)
+ *
+ * The text: problems of the demo's domains from the TRAINING split only (the held-out split
+ * is a hash of each problem, so no held-out problem can be in it), drawn with their own seed,
+ * half written as worked solutions ("{question}\n{steps}\n#### {answer}") and half as bare
+ * answers ("{question}\n#### {answer}"), every token carrying loss. Neither the demo's prompt
+ * format ("Q: … A:") nor its trigger ("Let's think step by step.") appears: the base has seen
+ * both ways of answering equally often, and the fine-tunings teach the format and the mode.
+ */
+import { cp, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { DEFAULT_SETTINGS } from "../src/demo/settings.ts";
+import { disposeTree } from "../src/engine/memory.ts";
+import { loadModel, saveModel } from "../src/model/checkpoint.ts";
+import { parseSftConfig } from "../src/train/config.ts";
+import { runSft } from "../src/train/sft.ts";
+
+export const BASE_DIR = "assets/demo-base";
+const RUN_DIR = "runs/demo-base-pretrain";
+const RUN_DIR_2 = "runs/demo-base-pretrain-2";
+const SEED = 1000;
+
+const exists = (path: string) =>
+  stat(path).then(
+    () => true,
+    () => false,
+  );
+
+const s = DEFAULT_SETTINGS;
+const gen = { tasks: s.tasks, options: s.taskOptions };
+const data = (seed: number) => ({
+  train: { generate: { ...gen, n: 24000, seed } },
+  // Held-out loss on training-split problems the pretraining never draws (another seed).
+  eval: { generate: { ...gen, n: 64, seed: seed + 1 } },
+  template: "raw" as const,
+  directFraction: 0.5,
+});
+const common = {
+  batch: { microBatch: 32, seqLen: 128, padMultiple: 16 },
+  eval: { every: 250, n: 0 },
+  checkpoint: { every: 100, keep: 2 },
+  logEvery: 25,
+};
+
+// Phase 1: from random initialisation, 2000 steps, warm-up + cosine 3e-3 → 3e-4.
+const phase1 = parseSftConfig(
+  {
+    ...common,
+    name: "demo-base-pretrain",
+    out: RUN_DIR,
+    init: {
+      arch: "llama",
+      hidden: 128,
+      layers: 3,
+      heads: 4,
+      kvHeads: 4,
+      intermediate: 384,
+      maxPositions: 512,
+      tokenizer: { vocabSize: 768, splitDigits: true },
+    },
+    data: data(SEED),
+    optim: { lr: 3e-3, weightDecay: 0.01, clip: 1 },
+    schedule: { kind: "cosine", warmupSteps: 100, minLr: 3e-4 },
+    steps: 2000,
+    seed: SEED,
+  },
+  "pretrain-demo-base phase 1",
+);
+// Phase 2: continued on fresh problems (another seed), 1200 steps, cosine 1e-3 → 1e-4.
+const phase2 = parseSftConfig(
+  {
+    ...common,
+    name: "demo-base-pretrain-2",
+    out: RUN_DIR_2,
+    model: join(RUN_DIR, "final"),
+    data: data(SEED + 10),
+    optim: { lr: 1e-3, weightDecay: 0.01, clip: 1 },
+    schedule: { kind: "cosine", warmupSteps: 50, minLr: 1e-4 },
+    steps: 1200,
+    seed: SEED + 10,
+  },
+  "pretrain-demo-base phase 2",
+);
+
+const results = [];
+for (const config of [phase1, phase2]) {
+  if (config.out && (await exists(join(config.out, "final", "config.json")))) continue;
+  const res = await runSft(config, { resume: true });
+  if (res.status.kind !== "done") throw new Error(`pretraining stopped: ${res.status.message}`);
+  results.push({ phase: config.name, steps: res.step, seconds: res.seconds, heldOutLoss: res.evals });
+}
+const model = await loadModel(join(RUN_DIR_2, "final"));
+await rm(BASE_DIR, { recursive: true, force: true });
+await mkdir(BASE_DIR, { recursive: true });
+await saveModel(BASE_DIR, model, { dtype: "F16", tokenizerFrom: join(RUN_DIR_2, "final") });
+disposeTree(model.params);
+await cp(join(RUN_DIR, "config.yaml"), join(BASE_DIR, "pretrain-config-phase1.yaml"));
+await cp(join(RUN_DIR_2, "config.yaml"), join(BASE_DIR, "pretrain-config-phase2.yaml"));
+const evals = async (dir: string) =>
+  (await readFile(join(dir, "eval.jsonl"), "utf8"))
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as unknown);
+await writeFile(
+  join(BASE_DIR, "pretrain-eval.json"),
+  `${JSON.stringify({ phase1: await evals(RUN_DIR), phase2: await evals(RUN_DIR_2), thisRun: results }, null, 2)}\n`,
+);
+console.log(`pretrained base -> ${BASE_DIR}`);

@@ -1,0 +1,463 @@
+/**
+ * The main job (`stepwise demo`, `npm start`): does training on chains of thought beat
+ * training on direct answers, for the same base model, problems and number of steps?
+ *
+ *   1. data       generated problems of several domains (src/data/tasks): a training set and a
+ *                 held-out set (the split is a hash of each problem, so they never share one)
+ *   2. tokenizer  byte-level BPE with one token per digit, trained on the training texts
+ *   3. base       a Llama-style model initialised from the seed: THE base of all three runs
+ *   4. fine-tune  three full fine-tunings of that base on the same problems, same steps, same
+ *                 data order, differing only in the targets (types.ts: direct, cot, mixed)
+ *   5. evaluate   greedy answers to every held-out problem: strict and flexible accuracy, step
+ *                 validity (task checkers), BLEU / ROUGE-L of the chains against the references
+ *   6. report     summary.json and a self-contained report.html
+ *
+ * Resumable: every stage writes its outputs atomically into the run folder and is skipped
+ * when they are there; a fine-tuning stopped midway continues from its newest checkpoint
+ * (runSft --resume reads exactly the batches the uninterrupted run would have read). The
+ * settings are stored in settings.json: a folder made with other settings is refused
+ * rather than mixed.
+ */
+
+import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { cpus } from "node:os";
+import { join } from "node:path";
+import { VERSION } from "../cli/version.ts";
+import { readRecords, writeJsonlAtomic } from "../data/readers.ts";
+import type { CoTRecord } from "../data/records.ts";
+import { generateDataset, problemFromRecord } from "../data/tasks/index.ts";
+import { answerLine } from "../data/tasks/types.ts";
+import { initEngine } from "../engine/device.ts";
+import { disposeTree } from "../engine/memory.ts";
+import { COT_TRIGGER } from "../eval/prompting.ts";
+import { type EvalExample, EXAMPLES_FILE, evaluate, SUMMARY_FILE, writeEvalOutputs } from "../eval/run.ts";
+import { loadModel, saveModel } from "../model/checkpoint.ts";
+import { configFromSizes, toHfConfig } from "../model/config.ts";
+import { releaseCompiled } from "../model/generate.ts";
+import { initParams } from "../model/model.ts";
+import { Tokenizer } from "../tokenizer/tokenizer.ts";
+import { saveTokenizer, trainBpe } from "../tokenizer/train-bpe.ts";
+import { parseSftConfig } from "../train/config.ts";
+import { EVAL_FILE, METRICS_FILE, qaExample, runSft } from "../train/sft.ts";
+import { LABELS } from "./labels.ts";
+import { renderReport } from "./report.ts";
+import type { DemoSettings } from "./settings.ts";
+import {
+  type CurvePoint,
+  type DemoSummary,
+  type HeldOutPoint,
+  VARIANTS,
+  type Variant,
+  type VariantReport,
+  type VariantResult,
+} from "./types.ts";
+
+export class DemoError extends Error {
+  override name = "DemoError";
+}
+
+export interface DemoOptions {
+  /** The run folder (default runs/demo). */
+  out: string;
+  settings: DemoSettings;
+  /** Delete the run folder first instead of resuming. */
+  fresh?: boolean;
+  /** Progress lines (default stderr). */
+  log?: (line: string) => void;
+  /** Where runSft writes its own progress (default stderr). */
+  stream?: NodeJS.WriteStream;
+}
+
+export interface DemoResult {
+  summary: DemoSummary;
+  summaryPath: string;
+  reportPath: string;
+}
+
+const exists = (path: string) =>
+  stat(path).then(
+    () => true,
+    () => false,
+  );
+
+async function readJson<T>(path: string): Promise<T> {
+  return JSON.parse(await readFile(path, "utf8")) as T;
+}
+
+/** Write a file atomically (temporary file beside it, then rename). */
+async function writeAtomic(path: string, text: string): Promise<void> {
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, text);
+  await rename(tmp, path);
+}
+
+async function readCoT(path: string): Promise<CoTRecord[]> {
+  const out: CoTRecord[] = [];
+  for await (const r of readRecords(path)) {
+    if (!r.ok) throw r.error;
+    out.push(r.value as CoTRecord);
+  }
+  return out;
+}
+
+/** The first key whose value differs between two settings objects, or null. */
+function firstDifference(a: Record<string, unknown>, b: Record<string, unknown>): string | null {
+  for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
+    if (JSON.stringify(a[k]) !== JSON.stringify(b[k])) return k;
+  }
+  return null;
+}
+
+/** Stage timings, accumulated across resumed runs (stages.json). */
+type Stages = Record<string, number>;
+
+/** The training texts of one problem in both formats (for the tokenizer). */
+function texts(r: CoTRecord): string[] {
+  const q = `Q: ${r.question.trim()}\nA:`;
+  return [`${q} ${answerLine(r.answer)}`, `${q} ${COT_TRIGGER} ${r.chain_of_thought.trim()}\n${answerLine(r.answer)}`];
+}
+
+function sum(xs: readonly number[]): number {
+  return xs.reduce((a, b) => a + b, 0);
+}
+
+async function readJsonl<T>(path: string): Promise<T[]> {
+  if (!(await exists(path))) return [];
+  return (await readFile(path, "utf8"))
+    .split("\n")
+    .filter((l) => l.trim() !== "")
+    .map((l) => JSON.parse(l) as T);
+}
+
+/** One row of the results table from an evaluation's examples (see types.ts for each field). */
+export function variantResult(
+  examples: readonly EvalExample[],
+  report: { accuracy_strict: number; accuracy_flexible: number; bleu: number | null; rougeL: number | null },
+  trainTokens: number,
+  seconds: number,
+): VariantResult {
+  const n = examples.length;
+  return {
+    accuracy_strict: report.accuracy_strict,
+    accuracy_flexible: report.accuracy_flexible,
+    // Over ALL held-out outputs: an answer without a valid chain (a direct answer) counts as not valid.
+    step_validity: n === 0 ? 0 : examples.filter((e) => e.steps.valid).length / n,
+    bleu: report.bleu ?? 0,
+    rougeL: report.rougeL ?? 0,
+    train_tokens: trainTokens,
+    seconds,
+  };
+}
+
+/** Run (or resume) the demo; see the file header. */
+export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
+  const { out, settings: s } = opts;
+  const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  if (opts.fresh) await rm(out, { recursive: true, force: true });
+  await mkdir(out, { recursive: true });
+  const settingsPath = join(out, "settings.json");
+  if (await exists(settingsPath)) {
+    const before = await readJson<Record<string, unknown>>(settingsPath);
+    const key = firstDifference(before, s as unknown as Record<string, unknown>);
+    if (key !== null) {
+      throw new DemoError(
+        `demo: ${out} was started with different settings (${key}: ${JSON.stringify(before[key])} there, ` +
+          `${JSON.stringify((s as unknown as Record<string, unknown>)[key])} now); pass --fresh to start over, or --out another folder`,
+      );
+    }
+  } else await writeAtomic(settingsPath, `${JSON.stringify(s, null, 2)}\n`);
+  const stagesPath = join(out, "stages.json");
+  const stages: Stages = (await exists(stagesPath)) ? await readJson<Stages>(stagesPath) : {};
+  const timed = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
+    const t0 = performance.now();
+    const r = await f();
+    stages[name] = (stages[name] ?? 0) + (performance.now() - t0) / 1000;
+    await writeAtomic(stagesPath, `${JSON.stringify(stages, null, 2)}\n`);
+    return r;
+  };
+  const engine = await initEngine();
+  const total = 4 + 2 * VARIANTS.length; // data, tokenizer, base, 3 × fine-tune, 3 × evaluate, report
+  let stageNo = 0;
+  const stage = (what: string) => log(`demo [${++stageNo}/${total}] ${what}`);
+
+  // 1–3. Problems, the base model (one for every variant) and its tokenizer, then the data
+  // files: only problems whose worked solution fits in seqLen tokens, so every variant trains
+  // on exactly the same problems (nothing is dropped for being long in one format only).
+  const dataDir = join(out, "data");
+  const trainPath = join(dataDir, "train.jsonl");
+  const heldoutPath = join(dataDir, "heldout.jsonl");
+  const lossPath = join(dataDir, "heldout-loss.jsonl");
+  const gen = { tasks: s.tasks, options: s.taskOptions };
+  const haveData = await exists(lossPath);
+  stage(
+    haveData
+      ? `data: reusing ${dataDir}`
+      : `data: generating ${s.trainProblems} training and ${s.heldout} held-out problems (${s.tasks.join(", ")})`,
+  );
+  // Candidates: twice what is needed, for the length filter; deterministic and cheap, so drawn again on resume.
+  const candidates = generateDataset({ ...gen, n: 2 * s.trainProblems, seed: s.seed, split: "train" });
+  const { baseDir, tokDir } = await prepareBase(out, s, candidates, { stage, timed });
+  const tokenizer = await Tokenizer.fromDir(tokDir);
+  if (!haveData) {
+    await timed("data", async () => {
+      await mkdir(dataDir, { recursive: true });
+      const fits = (r: CoTRecord) => {
+        const { prompt, target } = qaExample(r, false);
+        const n =
+          tokenizer.encode(prompt, { addSpecialTokens: true }).length +
+          tokenizer.encode(target, { addSpecialTokens: false }).length +
+          1; // EOS, as sft tokenises
+        return n <= s.seqLen + 1;
+      };
+      const take = (records: CoTRecord[], n: number, what: string) => {
+        const kept = records.filter(fits);
+        if (kept.length < n) {
+          throw new DemoError(
+            `demo: only ${kept.length} of ${records.length} generated ${what} problems have a worked solution that fits in ` +
+              `seqLen ${s.seqLen} tokens, ${n} needed; raise seqLen or use shorter problems (taskOptions)`,
+          );
+        }
+        log(`  ${what}: kept ${n} of the ${kept.length}/${records.length} problems that fit in ${s.seqLen} tokens`);
+        return kept.slice(0, n);
+      };
+      const train = take(candidates, s.trainProblems, "training");
+      const heldCandidates = generateDataset({ ...gen, n: 3 * s.heldout, seed: s.seed + 1, split: "test" });
+      const held = take(heldCandidates, s.heldout, "held-out");
+      await writeJsonlAtomic(trainPath, train);
+      await writeJsonlAtomic(heldoutPath, held);
+      await writeJsonlAtomic(lossPath, held.slice(0, s.heldOutLossProblems));
+    });
+  }
+  const heldout = await readCoT(heldoutPath);
+
+  // 4. Fine-tune the base three times.
+  for (const v of VARIANTS) {
+    const runDir = join(out, v);
+    const doneFile = join(runDir, "done.json");
+    if (await exists(doneFile)) {
+      stage(`fine-tune ${v}: reusing ${runDir}`);
+      continue;
+    }
+    stage(`fine-tune ${v}: ${s.steps} steps of ${s.microBatch} problems (${LABELS[v].description})`);
+    const config = parseSftConfig(
+      {
+        name: v,
+        out: runDir,
+        model: baseDir,
+        data: {
+          train: { files: [{ path: trainPath, format: "cot" }] },
+          eval: { files: [{ path: lossPath, format: "cot" }] },
+          template: "qa",
+          directFraction: v === "direct" ? 1 : v === "mixed" ? s.mixedDirectFraction : 0,
+        },
+        batch: { microBatch: s.microBatch, seqLen: s.seqLen, padMultiple: s.padMultiple },
+        optim: { lr: s.lr, weightDecay: s.weightDecay, clip: 1 },
+        schedule: { kind: "cosine", warmupSteps: s.warmupSteps, minLr: s.minLr },
+        steps: s.steps,
+        eval: { every: s.evalEvery, n: 0 },
+        checkpoint: { every: s.checkpointEvery, keep: 2 },
+        seed: s.seed,
+        logEvery: Math.max(1, Math.round(s.steps / 20)),
+      },
+      `demo ${v}`,
+    );
+    const res = await timed(`train-${v}`, () =>
+      runSft(config, { resume: true, ...(opts.stream ? { stream: opts.stream } : {}) }),
+    );
+    if (res.status.kind !== "done") throw new DemoError(`demo: fine-tuning ${v} stopped: ${res.status.message}`);
+    await writeAtomic(doneFile, `${JSON.stringify({ steps: res.step }, null, 2)}\n`);
+  }
+
+  // 5. Evaluate each fine-tuned model on every held-out problem.
+  const problems = heldout.map((r) => problemFromRecord(r) ?? undefined);
+  for (const v of VARIANTS) {
+    const evalDir = join(out, v, "eval");
+    if (await exists(join(evalDir, SUMMARY_FILE))) {
+      stage(`evaluate ${v}: reusing ${evalDir}`);
+      continue;
+    }
+    stage(`evaluate ${v}: ${heldout.length} held-out problems, greedy`);
+    await timed(`eval-${v}`, async () => {
+      const model = await loadModel(join(out, v, "final"));
+      try {
+        const res = await evaluate({
+          model,
+          tokenizer,
+          records: heldout,
+          problems,
+          prompting: v === "direct" ? "zero" : "zero-cot",
+          maxNewTokens: s.maxNewTokens,
+          batchSize: s.evalBatch,
+          seed: s.seed,
+          onProgress: (done, n) => log(`  ${v}: ${done}/${n} answered`),
+        });
+        const tmp = `${evalDir}.tmp`;
+        await rm(tmp, { recursive: true, force: true });
+        await writeEvalOutputs(tmp, res);
+        await rm(evalDir, { recursive: true, force: true });
+        await rename(tmp, evalDir);
+      } finally {
+        disposeTree(model.params);
+        releaseCompiled(model.config);
+      }
+    });
+  }
+
+  // 6. Summary and report.
+  stage("report: summary.json and report.html");
+  const reports: VariantReport[] = [];
+  for (const v of VARIANTS) {
+    const dir = join(out, v);
+    const metrics = await readJsonl<{ step: number; loss: number; tokens: number }>(join(dir, METRICS_FILE));
+    const heldOut = await readJsonl<HeldOutPoint>(join(dir, EVAL_FILE));
+    const examples = await readJsonl<EvalExample>(join(dir, "eval", EXAMPLES_FILE));
+    const report = await readJson<{
+      accuracy_strict: number;
+      accuracy_flexible: number;
+      bleu: number | null;
+      rougeL: number | null;
+    }>(join(dir, "eval", SUMMARY_FILE));
+    const curve: CurvePoint[] = metrics.map((m) => ({ step: m.step, loss: m.loss }));
+    reports.push({
+      variant: v,
+      ...LABELS[v],
+      result: variantResult(examples, report, sum(metrics.map((m) => m.tokens)), stages[`train-${v}`] ?? 0),
+      curve,
+      heldOut,
+      examples,
+    });
+  }
+  const byTask: Record<string, Record<Variant, number>> = {};
+  for (const r of reports) {
+    const groups = new Map<string, EvalExample[]>();
+    for (const e of r.examples) groups.set(e.task, [...(groups.get(e.task) ?? []), e]);
+    for (const [task, xs] of groups) {
+      byTask[task] ??= { direct: 0, cot: 0, mixed: 0 };
+      byTask[task][r.variant] = xs.filter((e) => e.correct_strict).length / xs.length;
+    }
+  }
+  const summary: DemoSummary = {
+    heldout: heldout.length,
+    seed: s.seed,
+    results: Object.fromEntries(reports.map((r) => [r.variant, r.result])) as Record<Variant, VariantResult>,
+    by_task: byTask,
+    seeds: {
+      train_problems: s.seed,
+      heldout_problems: s.seed + 1,
+      init: s.seed,
+      data_order: s.seed,
+      format_mix: s.seed,
+      evaluation: s.seed,
+    },
+    versions: {
+      stepwise: VERSION,
+      node: process.versions.node,
+      "@jax-js/jax": await packageVersion("@jax-js/jax"),
+      "@huggingface/tokenizers": await packageVersion("@huggingface/tokenizers"),
+    },
+    machine: {
+      cores: cpus().length,
+      threads: engine.threads,
+      platform: process.platform,
+      arch: process.arch,
+      cpu: cpus()[0]?.model ?? "unknown",
+    },
+    settings: s as unknown as Record<string, unknown>,
+    total_seconds: sum(Object.values(stages)),
+    finished: new Date().toISOString(),
+  };
+  const summaryPath = join(out, "summary.json");
+  const reportPath = join(out, "report.html");
+  await writeAtomic(summaryPath, `${JSON.stringify(summary, null, 2)}\n`);
+  await writeAtomic(reportPath, renderReport(summary, reports));
+  return { summary, summaryPath, reportPath };
+}
+
+interface StageHooks {
+  stage: (what: string) => void;
+  timed: <T>(name: string, f: () => Promise<T>) => Promise<T>;
+}
+
+/**
+ * The base and its tokenizer: a pre-trained folder as it is, or (scratch) a byte-level BPE
+ * tokenizer with one token per digit trained on the training texts and a model initialised
+ * from the seed, saved in the run folder.
+ */
+async function prepareBase(
+  out: string,
+  s: DemoSettings,
+  train: readonly CoTRecord[],
+  { stage, timed }: StageHooks,
+): Promise<{ baseDir: string; tokDir: string }> {
+  const b = s.base;
+  if (b.kind === "pretrained") {
+    if (!(await exists(join(b.dir, "config.json")))) {
+      throw new DemoError(
+        `demo: the pre-trained base ${b.dir} is missing (no config.json); rebuild it with ` +
+          "node --import tsx scripts/pretrain-demo-base.ts",
+      );
+    }
+    stage(`tokenizer: the pre-trained base's (${b.dir})`);
+    const model = JSON.parse(await readFile(join(b.dir, "config.json"), "utf8")) as Record<string, unknown>;
+    stage(
+      `base: pre-trained ${String(model.model_type)} from ${b.dir}, hidden ${String(model.hidden_size)}, ` +
+        `${String(model.num_hidden_layers)} layers (scripts/pretrain-demo-base.ts rebuilds it)`,
+    );
+    return { baseDir: b.dir, tokDir: b.dir };
+  }
+  const tokDir = join(out, "tokenizer");
+  if (await exists(join(tokDir, "tokenizer.json"))) stage(`tokenizer: reusing ${tokDir}`);
+  else {
+    stage(`tokenizer: byte-level BPE, ${b.vocabSize} tokens, one token per digit`);
+    await timed("tokenizer", async () => {
+      const tmp = `${tokDir}.tmp`;
+      await rm(tmp, { recursive: true, force: true });
+      await saveTokenizer(tmp, trainBpe(train.flatMap(texts), { vocabSize: b.vocabSize, splitDigits: true }));
+      await rename(tmp, tokDir);
+    });
+  }
+  const tokenizer = await Tokenizer.fromDir(tokDir);
+  const baseDir = join(out, "base");
+  if (await exists(join(baseDir, "config.json"))) stage(`base: reusing ${baseDir}`);
+  else {
+    const m = b.model;
+    stage(
+      `base: Llama-style, hidden ${m.hidden}, ${m.layers} layers, ${m.heads} heads, initialised from seed ${s.seed}`,
+    );
+    await timed("base", async () => {
+      const config = configFromSizes({
+        arch: "llama",
+        vocabSize: tokenizer.vocabSize,
+        hiddenSize: m.hidden,
+        numLayers: m.layers,
+        numHeads: m.heads,
+        numKvHeads: m.kvHeads,
+        intermediateSize: m.intermediate,
+        maxPositionEmbeddings: 2 * (s.seqLen + s.maxNewTokens),
+        bosTokenId: tokenizer.bosId,
+        eosTokenIds: tokenizer.eosId === null ? [] : [tokenizer.eosId],
+        padTokenId: tokenizer.padId,
+      });
+      const params = initParams(config, { seed: s.seed });
+      const tmp = `${baseDir}.tmp`;
+      await rm(tmp, { recursive: true, force: true });
+      try {
+        await saveModel(tmp, { config, params, hfConfig: toHfConfig(config) }, { tokenizerFrom: tokDir });
+      } finally {
+        disposeTree(params);
+      }
+      await rename(tmp, baseDir);
+    });
+  }
+  return { baseDir, tokDir };
+}
+
+/** The installed version of a dependency (its package.json), or "unknown". */
+async function packageVersion(name: string): Promise<string> {
+  try {
+    const url = new URL(`../../node_modules/${name}/package.json`, import.meta.url);
+    return (JSON.parse(await readFile(url, "utf8")) as { version: string }).version;
+  } catch {
+    return "unknown";
+  }
+}

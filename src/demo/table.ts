@@ -1,0 +1,35 @@
+/**
+ * The demo's results as a Markdown table (printed at the end of `stepwise demo`, pasted
+ * into the README as it is).
+ */
+import { LABELS } from "./labels.ts";
+import { type DemoSummary, VARIANTS } from "./types.ts";
+
+const pct = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` : "–");
+const num = (x: number, digits: number) => (Number.isFinite(x) ? x.toFixed(digits) : "–");
+
+export function formatResultsTable(summary: DemoSummary): string {
+  const head = ["variant", "accuracy (strict)", "accuracy (flexible)", "valid chains", "BLEU", "ROUGE-L"];
+  const rows = VARIANTS.map((v) => {
+    const r = summary.results[v];
+    return [
+      LABELS[v].label,
+      pct(r.accuracy_strict),
+      pct(r.accuracy_flexible),
+      pct(r.step_validity),
+      num(r.bleu, 1),
+      num(r.rougeL, 3),
+      r.train_tokens.toLocaleString("en-US"),
+      `${num(r.seconds, 0)} s`,
+    ];
+  });
+  head.push("target tokens trained", "training time");
+  const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
+  return [
+    `${summary.heldout} held-out problems, seed ${summary.seed}, ${summary.machine.cores} cores, ${num(summary.total_seconds / 60, 1)} min in all`,
+    "",
+    line(head),
+    line(head.map((_, i) => (i === 0 ? "---" : "---:"))),
+    ...rows.map(line),
+  ].join("\n");
+}

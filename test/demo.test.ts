@@ -1,0 +1,172 @@
+/**
+ * The demo pipeline at tiny sizes (QUICK_SETTINGS): every stage runs and connects, the
+ * outputs have the documented shapes, a second run resumes instead of recomputing, a run
+ * stopped mid-training continues from its checkpoint, and a folder made with other settings
+ * is refused. The headline result (chain of thought beats direct answers) needs the full
+ * run and is NOT asserted here.
+ */
+import assert from "node:assert/strict";
+import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { DemoError, runDemo } from "../src/demo/pipeline.ts";
+import { QUICK_SETTINGS } from "../src/demo/settings.ts";
+import { formatResultsTable } from "../src/demo/table.ts";
+import { type DemoSummary, VARIANTS } from "../src/demo/types.ts";
+
+describe("stepwise demo pipeline (tiny sizes)", () => {
+  let dir: string;
+  let out: string;
+  let summary: DemoSummary;
+  const firstLog: string[] = [];
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "stepwise-demo-"));
+    out = join(dir, "demo");
+    const res = await runDemo({ out, settings: QUICK_SETTINGS, log: (l) => firstLog.push(l), stream: devNull() });
+    summary = res.summary;
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test("summary.json has the documented shape and sane values", async () => {
+    const onDisk = JSON.parse(await readFile(join(out, "summary.json"), "utf8")) as DemoSummary;
+    assert.deepEqual(onDisk, summary);
+    assert.equal(summary.heldout, QUICK_SETTINGS.heldout);
+    assert.equal(summary.seed, QUICK_SETTINGS.seed);
+    assert.deepEqual(Object.keys(summary.results).sort(), [...VARIANTS].sort());
+    for (const v of VARIANTS) {
+      const r = summary.results[v];
+      for (const k of ["accuracy_strict", "accuracy_flexible", "step_validity"] as const) {
+        assert.ok(r[k] >= 0 && r[k] <= 1, `${v}.${k} = ${r[k]}`);
+      }
+      assert.ok(r.bleu >= 0 && r.bleu <= 100 && r.rougeL >= 0 && r.rougeL <= 1, v);
+      assert.ok(Number.isInteger(r.train_tokens) && r.train_tokens > 0, `${v}.train_tokens`);
+      assert.ok(r.seconds > 0, `${v}.seconds`);
+    }
+    // Same problems, same steps, same order: direct targets are the answer line only, so fewer tokens.
+    assert.ok(summary.results.direct.train_tokens < summary.results.mixed.train_tokens);
+    assert.ok(summary.results.mixed.train_tokens < summary.results.cot.train_tokens);
+    assert.equal(summary.machine.cores > 0, true);
+    assert.match(summary.versions["@jax-js/jax"] ?? "", /^\d+\.\d+\.\d+/);
+    assert.deepEqual(Object.keys(summary.by_task).sort(), [...QUICK_SETTINGS.tasks].sort());
+  });
+
+  test("every stage wrote its outputs; the three runs share one base and one tokenizer", async () => {
+    for (const f of [
+      "settings.json",
+      "report.html",
+      "data/train.jsonl",
+      "data/heldout.jsonl",
+      "tokenizer/tokenizer.json",
+    ]) {
+      await stat(join(out, f));
+    }
+    for (const v of VARIANTS) {
+      const cfg = await readFile(join(out, v, "config.yaml"), "utf8");
+      assert.match(cfg, new RegExp(`model: ${join(out, "base").replaceAll("/", "\\/")}`), v);
+      await stat(join(out, v, "final", "model.safetensors"));
+      const examples = (await readFile(join(out, v, "eval", "examples.jsonl"), "utf8")).trim().split("\n");
+      assert.equal(examples.length, QUICK_SETTINGS.heldout, v);
+    }
+    const html = await readFile(join(out, "report.html"), "utf8");
+    assert.match(html, /^<!doctype html>/i);
+    assert.match(html, /Chain of thought/);
+    const table = formatResultsTable(summary);
+    assert.equal(table.split("\n").filter((l) => l.startsWith("|")).length, 2 + VARIANTS.length);
+  });
+
+  test("the direct model is asked directly, the others with the step-by-step trigger", async () => {
+    const first = async (v: string) =>
+      JSON.parse((await readFile(join(out, v, "eval", "examples.jsonl"), "utf8")).split("\n")[0]!) as {
+        prompt: string;
+      };
+    assert.doesNotMatch((await first("direct")).prompt, /step by step/);
+    assert.match((await first("cot")).prompt, /Let's think step by step\.$/);
+    assert.match((await first("mixed")).prompt, /Let's think step by step\.$/);
+  });
+
+  test("a second run reuses every stage and gives the same results", async () => {
+    const log: string[] = [];
+    const again = await runDemo({ out, settings: QUICK_SETTINGS, log: (l) => log.push(l), stream: devNull() });
+    const stages = log.filter((l) => l.startsWith("demo ["));
+    assert.equal(stages.filter((l) => l.includes("reusing")).length, stages.length - 1, stages.join("\n"));
+    assert.deepEqual(again.summary.results, summary.results);
+  });
+
+  test("a fine-tuning stopped after a checkpoint resumes from it and ends where the uninterrupted run did", async () => {
+    // Simulate a stop after step 2 of the cot run: keep its step-2 checkpoint, drop what came after.
+    const cot = join(out, "cot");
+    const ckpts = await readdir(join(cot, "checkpoints"));
+    assert.ok(ckpts.length > 0);
+    const before = await readFile(join(cot, "final", "model.safetensors"));
+    await rm(join(cot, "done.json"));
+    await rm(join(cot, "final"), { recursive: true });
+    await rm(join(cot, "eval"), { recursive: true });
+    await rm(join(cot, "checkpoints", `step-${QUICK_SETTINGS.steps}`), { recursive: true, force: true });
+    const log: string[] = [];
+    const stream = collect(log);
+    const again = await runDemo({ out, settings: QUICK_SETTINGS, log: (l) => log.push(l), stream: stream.stream });
+    assert.ok(
+      log.some((l) => /resuming from .*step-2/.test(l)),
+      log.join("\n"),
+    );
+    const afterResume = await readFile(join(cot, "final", "model.safetensors"));
+    assert.ok(before.equals(afterResume), "resumed weights equal the uninterrupted run's, bit for bit");
+    assert.deepEqual(again.summary.results.cot.accuracy_strict, summary.results.cot.accuracy_strict);
+  });
+
+  test("a folder made with other settings is refused, naming the setting", async () => {
+    await assert.rejects(
+      runDemo({ out, settings: { ...QUICK_SETTINGS, steps: 5 }, log: () => {}, stream: devNull() }),
+      (e: Error) => e instanceof DemoError && /steps: 4 there, 5 now/.test(e.message) && /--fresh/.test(e.message),
+    );
+  });
+});
+
+/** A writable stream that drops everything (runSft's progress). */
+function devNull(): NodeJS.WriteStream {
+  return { write: () => true, isTTY: false } as unknown as NodeJS.WriteStream;
+}
+
+/** A writable stream that keeps lines (runSft's progress). */
+function collect(lines: string[]): { stream: NodeJS.WriteStream } {
+  const stream = {
+    write: (s: string) => {
+      lines.push(...s.split("\n").filter((l) => l !== ""));
+      return true;
+    },
+    isTTY: false,
+  } as unknown as NodeJS.WriteStream;
+  return { stream };
+}
+
+describe("the shipped pre-trained base (assets/demo-base)", () => {
+  test("loads with its tokenizer, one token per digit, and answers a prompt with finite log-probabilities", async () => {
+    const { loadModel } = await import("../src/model/checkpoint.ts");
+    const { Tokenizer } = await import("../src/tokenizer/tokenizer.ts");
+    const { generate } = await import("../src/model/generate.ts");
+    const { disposeTree } = await import("../src/engine/memory.ts");
+    const { DEFAULT_SETTINGS } = await import("../src/demo/settings.ts");
+    assert.equal(DEFAULT_SETTINGS.base.kind, "pretrained");
+    const dir = DEFAULT_SETTINGS.base.kind === "pretrained" ? DEFAULT_SETTINGS.base.dir : "";
+    const model = await loadModel(dir);
+    const tok = await Tokenizer.fromDir(dir);
+    try {
+      assert.equal(model.config.vocabSize, tok.vocabSize);
+      assert.ok(model.config.maxPositionEmbeddings >= DEFAULT_SETTINGS.seqLen + DEFAULT_SETTINGS.maxNewTokens);
+      const digits = tok.encode("x = 1234", { addSpecialTokens: false }).map((id) => tok.decode([id]));
+      assert.deepEqual(digits.slice(-4), ["1", "2", "3", "4"]);
+      const [out] = await generate(model, [tok.encode("Solve for x: 2x + 3 = 11\n", { addSpecialTokens: false })], {
+        maxNewTokens: 8,
+      });
+      assert.ok(out!.tokenIds.length > 0);
+      assert.equal(out!.logProbs.length, out!.tokenIds.length);
+      assert.ok(out!.logProbs.every((lp) => Number.isFinite(lp) && lp <= 0));
+    } finally {
+      disposeTree(model.params);
+    }
+  });
+});
