@@ -9,7 +9,16 @@ const pct = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` : "â
 const num = (x: number, digits: number) => (Number.isFinite(x) ? x.toFixed(digits) : "â€“");
 
 export function formatResultsTable(summary: DemoSummary): string {
-  const head = ["variant", "accuracy (strict)", "accuracy (flexible)", "valid chains", "BLEU", "ROUGE-L"];
+  const head = [
+    "variant",
+    "accuracy (strict)",
+    "accuracy (flexible)",
+    "valid chains",
+    "BLEU",
+    "ROUGE-L",
+    "target tokens trained",
+    "training time",
+  ];
   const rows = VARIANTS.map((v) => {
     const r = summary.results[v];
     return [
@@ -23,7 +32,6 @@ export function formatResultsTable(summary: DemoSummary): string {
       `${num(r.seconds, 0)} s`,
     ];
   });
-  head.push("target tokens trained", "training time");
   const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
   return [
     `${summary.heldout} held-out problems, seed ${summary.seed}, ${summary.machine.cores} cores, ${num(summary.total_seconds / 60, 1)} min in all`,
