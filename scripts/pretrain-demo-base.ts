@@ -12,9 +12,10 @@
  * format ("Q: … A:") nor its trigger ("Let's think step by step.") appears: the base has seen
  * both ways of answering equally often, and the fine-tunings teach the format and the mode.
  */
-import { cp, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { cp, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { DEFAULT_SETTINGS } from "../src/demo/settings.ts";
+import { pathExists as exists } from "../src/engine/files.ts";
 import { disposeTree } from "../src/engine/memory.ts";
 import { loadModel, saveModel } from "../src/model/checkpoint.ts";
 import { parseSftConfig } from "../src/train/config.ts";
@@ -24,12 +25,6 @@ export const BASE_DIR = "assets/demo-base";
 const RUN_DIR = "runs/demo-base-pretrain";
 const RUN_DIR_2 = "runs/demo-base-pretrain-2";
 const SEED = 1000;
-
-const exists = (path: string) =>
-  stat(path).then(
-    () => true,
-    () => false,
-  );
 
 const s = DEFAULT_SETTINGS;
 const gen = { tasks: s.tasks, options: s.taskOptions };

@@ -19,17 +19,16 @@
  * rather than mixed.
  */
 
-import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, rm } from "node:fs/promises";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { VERSION } from "../cli/version.ts";
 import { readRecords, writeJsonlAtomic } from "../data/readers.ts";
 import type { CoTRecord } from "../data/records.ts";
 import { generateDataset, problemFromRecord } from "../data/tasks/index.ts";
-import { answerLine } from "../data/tasks/types.ts";
 import { initEngine } from "../engine/device.ts";
+import { pathExists as exists, writeTextAtomic } from "../engine/files.ts";
 import { disposeTree } from "../engine/memory.ts";
-import { COT_TRIGGER } from "../eval/prompting.ts";
 import { type EvalExample, EXAMPLES_FILE, evaluate, SUMMARY_FILE, writeEvalOutputs } from "../eval/run.ts";
 import { loadModel, saveModel } from "../model/checkpoint.ts";
 import { configFromSizes, toHfConfig } from "../model/config.ts";
@@ -74,28 +73,16 @@ export interface DemoResult {
   reportPath: string;
 }
 
-const exists = (path: string) =>
-  stat(path).then(
-    () => true,
-    () => false,
-  );
-
 async function readJson<T>(path: string): Promise<T> {
   return JSON.parse(await readFile(path, "utf8")) as T;
 }
 
-/** Write a file atomically (temporary file beside it, then rename). */
-async function writeAtomic(path: string, text: string): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, text);
-  await rename(tmp, path);
-}
-
-async function readCoT(path: string): Promise<CoTRecord[]> {
-  const out: CoTRecord[] = [];
+/** Every row of a JSONL file the run wrote (records, metrics, evaluations); a bad row throws with its line. */
+async function readRows<T>(path: string): Promise<T[]> {
+  const out: T[] = [];
   for await (const r of readRecords(path)) {
     if (!r.ok) throw r.error;
-    out.push(r.value as CoTRecord);
+    out.push(r.value as T);
   }
   return out;
 }
@@ -111,22 +98,13 @@ function firstDifference(a: Record<string, unknown>, b: Record<string, unknown>)
 /** Stage timings, accumulated across resumed runs (stages.json). */
 type Stages = Record<string, number>;
 
-/** The training texts of one problem in both formats (for the tokenizer). */
+/** The training texts of one problem in both formats, as sft formats them (for the tokenizer). */
 function texts(r: CoTRecord): string[] {
-  const q = `Q: ${r.question.trim()}\nA:`;
-  return [`${q} ${answerLine(r.answer)}`, `${q} ${COT_TRIGGER} ${r.chain_of_thought.trim()}\n${answerLine(r.answer)}`];
+  return [qaExample(r, true), qaExample(r, false)].map((e) => e.prompt + e.target);
 }
 
 function sum(xs: readonly number[]): number {
   return xs.reduce((a, b) => a + b, 0);
-}
-
-async function readJsonl<T>(path: string): Promise<T[]> {
-  if (!(await exists(path))) return [];
-  return (await readFile(path, "utf8"))
-    .split("\n")
-    .filter((l) => l.trim() !== "")
-    .map((l) => JSON.parse(l) as T);
 }
 
 /** One row of the results table from an evaluation's examples (see types.ts for each field). */
@@ -165,14 +143,14 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
           `${JSON.stringify((s as unknown as Record<string, unknown>)[key])} now); pass --fresh to start over, or --out another folder`,
       );
     }
-  } else await writeAtomic(settingsPath, `${JSON.stringify(s, null, 2)}\n`);
+  } else await writeTextAtomic(settingsPath, `${JSON.stringify(s, null, 2)}\n`);
   const stagesPath = join(out, "stages.json");
   const stages: Stages = (await exists(stagesPath)) ? await readJson<Stages>(stagesPath) : {};
   const timed = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
     const t0 = performance.now();
     const r = await f();
     stages[name] = (stages[name] ?? 0) + (performance.now() - t0) / 1000;
-    await writeAtomic(stagesPath, `${JSON.stringify(stages, null, 2)}\n`);
+    await writeTextAtomic(stagesPath, `${JSON.stringify(stages, null, 2)}\n`);
     return r;
   };
   const engine = await initEngine();
@@ -228,7 +206,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       await writeJsonlAtomic(lossPath, held.slice(0, s.heldOutLossProblems));
     });
   }
-  const heldout = await readCoT(heldoutPath);
+  const heldout = await readRows<CoTRecord>(heldoutPath);
 
   // 4. Fine-tune the base three times.
   for (const v of VARIANTS) {
@@ -265,7 +243,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       runSft(config, { resume: true, ...(opts.stream ? { stream: opts.stream } : {}) }),
     );
     if (res.status.kind !== "done") throw new DemoError(`demo: fine-tuning ${v} stopped: ${res.status.message}`);
-    await writeAtomic(doneFile, `${JSON.stringify({ steps: res.step }, null, 2)}\n`);
+    await writeTextAtomic(doneFile, `${JSON.stringify({ steps: res.step }, null, 2)}\n`);
   }
 
   // 5. Evaluate each fine-tuned model on every held-out problem.
@@ -308,9 +286,9 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const reports: VariantReport[] = [];
   for (const v of VARIANTS) {
     const dir = join(out, v);
-    const metrics = await readJsonl<{ step: number; loss: number; tokens: number }>(join(dir, METRICS_FILE));
-    const heldOut = await readJsonl<HeldOutPoint>(join(dir, EVAL_FILE));
-    const examples = await readJsonl<EvalExample>(join(dir, "eval", EXAMPLES_FILE));
+    const metrics = await readRows<{ step: number; loss: number; tokens: number }>(join(dir, METRICS_FILE));
+    const heldOut = await readRows<HeldOutPoint>(join(dir, EVAL_FILE));
+    const examples = await readRows<EvalExample>(join(dir, "eval", EXAMPLES_FILE));
     const report = await readJson<{
       accuracy_strict: number;
       accuracy_flexible: number;
@@ -368,8 +346,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   };
   const summaryPath = join(out, "summary.json");
   const reportPath = join(out, "report.html");
-  await writeAtomic(summaryPath, `${JSON.stringify(summary, null, 2)}\n`);
-  await writeAtomic(reportPath, renderReport(summary, reports));
+  await writeTextAtomic(summaryPath, `${JSON.stringify(summary, null, 2)}\n`);
+  await writeTextAtomic(reportPath, renderReport(summary, reports));
   return { summary, summaryPath, reportPath };
 }
 

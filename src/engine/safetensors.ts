@@ -25,8 +25,9 @@
  * Tensor bytes stay little-endian as in the file; conversions go through DataView.
  */
 import { randomBytes } from "node:crypto";
-import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { type FileHandle, mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
+import { pathExists as exists } from "./files.ts";
 
 export type SafetensorsDType =
   | "F64"
@@ -536,13 +537,6 @@ export async function writeSafetensors(
 
 // ---------------------------------------------------------------------------
 // Hugging Face folders: model.safetensors, or shards + model.safetensors.index.json.
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
-}
 
 /** Read and check model.safetensors.index.json; returns tensor name → shard file name. */
 async function readIndex(indexPath: string): Promise<Map<string, string>> {

@@ -16,8 +16,9 @@
  * lm_head.weight when the embeddings are tied, and checkpoints of the bare
  * backbone (names without the "model." / "transformer." prefix).
  */
-import { copyFile, mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { pathExists as exists } from "../engine/files.ts";
 import type { Params } from "../engine/params.ts";
 import {
   type HostTensor,
@@ -56,15 +57,6 @@ export const TOKENIZER_FILES = [
 ] as const;
 
 const FLOAT_DTYPES = new Set(["F32", "F16", "BF16", "F64"]);
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function readJson(path: string): Promise<unknown> {
   const text = await readFile(path, "utf8");

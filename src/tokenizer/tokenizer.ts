@@ -24,10 +24,10 @@
  * `encode` adds the template's special tokens (Llama's BOS) by default, as
  * transformers does; `decode` keeps special tokens unless asked to skip them.
  */
-import { randomBytes } from "node:crypto";
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { mkdir, readFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers";
+import { writeTextAtomic as writeTextFileAtomic } from "../engine/files.ts";
 
 export const TOKENIZER_FILE = "tokenizer.json";
 export const TOKENIZER_CONFIG_FILE = "tokenizer_config.json";
@@ -317,14 +317,11 @@ async function readJson(path: string, optional: boolean): Promise<unknown> {
   }
 }
 
-/** Write a text file atomically: temp file beside it, then rename. */
+/** Write a text file atomically (engine/files.ts), reporting a failure as a TokenizerError. */
 async function writeTextAtomic(path: string, text: string): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}-${randomBytes(4).toString("hex")}.tmp`);
   try {
-    await writeFile(tmp, text, { encoding: "utf8", flag: "wx" });
-    await rename(tmp, path);
+    await writeTextFileAtomic(path, text);
   } catch (e) {
-    await rm(tmp, { force: true }).catch(() => {});
     throw new TokenizerError(path, `write failed (${e instanceof Error ? e.message : String(e)})`, { cause: e });
   }
 }
