@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, type TestContext, test } from "node:test";
 import { initEngine } from "../src/engine/device.ts";
 import { np } from "../src/engine/jax.ts";
 import { readFloat32 } from "../src/engine/memory.ts";
@@ -18,10 +18,10 @@ import { readSafetensors } from "../src/engine/safetensors.ts";
 import { loadModel } from "../src/model/checkpoint.ts";
 import { forward } from "../src/model/model.ts";
 import { latestCheckpoint, PARAMS_FILE } from "../src/train/checkpoint.ts";
-import { parseSftConfig, SftConfigError } from "../src/train/config.ts";
+import { parseSftConfig, type SftConfig, SftConfigError } from "../src/train/config.ts";
 import { materializeLora } from "../src/train/lora.ts";
 import { ADAPTER_CONFIG_NAME, ADAPTER_WEIGHTS_NAME, loadAdapter } from "../src/train/peft.ts";
-import { ADAPTER_DIR, runSft } from "../src/train/sft.ts";
+import { ADAPTER_DIR, runSft, type SftResult } from "../src/train/sft.ts";
 import { assertClose } from "./helpers.ts";
 import { TINY_SFT } from "./tiny.ts";
 
@@ -63,16 +63,22 @@ function adapterConfig(out: string, lora: Record<string, unknown>) {
   });
 }
 
+/** Run an adapter config to the end and check its held-out loss falls by more than 0.3 nats. */
+async function runAndCheckLossFalls(cfg: SftConfig, t: TestContext): Promise<SftResult> {
+  const res = await runSft(cfg, { stream: devNull() });
+  assert.equal(res.status.kind, "done");
+  const first = res.evals[0]!.loss;
+  const last = res.evals.at(-1)!.loss;
+  t.diagnostic(`held-out loss ${first.toFixed(3)} → ${last.toFixed(3)}`);
+  assert.ok(first - last > 0.3, `held-out loss ${first} → ${last}`);
+  return res;
+}
+
 describe("sft with lora", () => {
   test("LoRA trains the adapter only; final/adapter is PEFT; final/ merged equals base + adapter to 1e-5", async (t) => {
     const baseBytes = await readFile(join(baseDir, "model.safetensors"));
     const cfg = adapterConfig("lora", { r: 4, alpha: 8, targetModules: ALL_LINEAR });
-    const res = await runSft(cfg, { stream: devNull() });
-    assert.equal(res.status.kind, "done");
-    const first = res.evals[0]!.loss;
-    const last = res.evals.at(-1)!.loss;
-    t.diagnostic(`held-out loss ${first.toFixed(3)} → ${last.toFixed(3)}`);
-    assert.ok(first - last > 0.3, `held-out loss ${first} → ${last}`);
+    const res = await runAndCheckLossFalls(cfg, t);
 
     // The base folder is untouched.
     assert.ok(baseBytes.equals(await readFile(join(baseDir, "model.safetensors"))), "base weights changed");
@@ -126,12 +132,7 @@ describe("sft with lora", () => {
 
   test("QLoRA (4-bit, block 64) completes and its loss falls", async (t) => {
     const cfg = adapterConfig("qlora", { r: 4, alpha: 8, targetModules: ALL_LINEAR, quant: { bits: 4, block: 64 } });
-    const res = await runSft(cfg, { stream: devNull() });
-    assert.equal(res.status.kind, "done");
-    const first = res.evals[0]!.loss;
-    const last = res.evals.at(-1)!.loss;
-    t.diagnostic(`held-out loss ${first.toFixed(3)} → ${last.toFixed(3)}`);
-    assert.ok(first - last > 0.3, `held-out loss ${first} → ${last}`);
+    const res = await runAndCheckLossFalls(cfg, t);
     await stat(join(res.runDir, "final", "model.safetensors"));
     await stat(join(res.runDir, "final", ADAPTER_DIR, ADAPTER_WEIGHTS_NAME));
   });
