@@ -63,6 +63,7 @@ function fixture(heldOutPoints: number): { summary: DemoSummary; variants: Varia
   }));
   const summary: DemoSummary = {
     heldout: 300,
+    eval_set: "test",
     seed: 0,
     results: Object.fromEntries(variants.map((v) => [v.variant, v.result])) as Record<Variant, VariantResult>,
     by_task: { algebra: { direct: 0.1, cot: 0.6, mixed: 0.5 } },

@@ -118,6 +118,26 @@ describe("stepwise demo pipeline (tiny sizes)", () => {
     assert.deepEqual(again.summary.results.cot.accuracy_strict, summary.results.cot.accuracy_strict);
   });
 
+  test("--validation evaluates other held-out-split problems, none of the test ones, after the same training", async () => {
+    const valOut = join(dir, "validation");
+    const settings = { ...QUICK_SETTINGS, evalSet: "validation" as const };
+    const res = await runDemo({ out: valOut, settings, log: () => {}, stream: devNull() });
+    assert.equal(res.summary.eval_set, "validation");
+    assert.equal(summary.eval_set, "test");
+    const rows = async (d: string, f: string) =>
+      (await readFile(join(d, "data", f), "utf8"))
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as { meta: { task: string; split: string; canonical: string } });
+    const key = (r: { meta: { task: string; canonical: string } }) => `${r.meta.task}/${r.meta.canonical}`;
+    const test = new Set((await rows(out, "heldout.jsonl")).map(key));
+    const validation = await rows(valOut, "heldout.jsonl");
+    assert.equal(validation.length, QUICK_SETTINGS.heldout);
+    assert.ok(validation.every((r) => r.meta.split === "test" && !test.has(key(r))));
+    assert.deepEqual(await rows(valOut, "train.jsonl"), await rows(out, "train.jsonl"));
+    assert.match(formatResultsTable(res.summary), /^\d+ validation problems/);
+  });
+
   test("a folder made with other settings is refused, naming the setting", async () => {
     await assert.rejects(
       runDemo({ out, settings: { ...QUICK_SETTINGS, steps: 5 }, log: () => {}, stream: devNull() }),

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { runDemo } from "../demo/pipeline.ts";
 import { DEFAULT_SETTINGS, type DemoSettings, QUICK_SETTINGS } from "../demo/settings.ts";
 import { formatResultsTable } from "../demo/table.ts";
-import { parseIntFlag } from "./args.ts";
+import { parseIntFlag, parseNumberFlag } from "./args.ts";
 
 /**
  * `stepwise demo` (`npm start`): the main job. Fine-tunes one base model three times on the
@@ -20,6 +20,8 @@ export function registerDemo(program: Command): void {
     .option("--seed <n>", "seed of data, initialisation and training order")
     .option("--steps <n>", "optimizer steps of each fine-tuning")
     .option("--heldout <n>", "held-out problems to evaluate")
+    .option("--validation", "evaluate on validation problems (held-out, none of the test ones) to choose settings")
+    .option("--lr <x>", "peak learning rate of each fine-tuning")
     .action(
       async (opts: {
         out: string;
@@ -28,11 +30,18 @@ export function registerDemo(program: Command): void {
         seed?: string;
         steps?: string;
         heldout?: string;
+        validation?: boolean;
+        lr?: string;
       }) => {
         const settings: DemoSettings = { ...(opts.quick ? QUICK_SETTINGS : DEFAULT_SETTINGS) };
         if (opts.seed !== undefined) settings.seed = parseIntFlag("demo: --seed", opts.seed, 0);
         if (opts.steps !== undefined) settings.steps = parseIntFlag("demo: --steps", opts.steps, 1);
         if (opts.heldout !== undefined) settings.heldout = parseIntFlag("demo: --heldout", opts.heldout, 1);
+        if (opts.validation) settings.evalSet = "validation";
+        if (opts.lr !== undefined) {
+          settings.lr = parseNumberFlag("demo: --lr", opts.lr, Number.MIN_VALUE);
+          settings.minLr = Math.min(settings.minLr, settings.lr);
+        }
         settings.warmupSteps = Math.min(settings.warmupSteps, settings.steps);
         settings.heldOutLossProblems = Math.min(settings.heldOutLossProblems, settings.heldout);
         const { summary, summaryPath, reportPath } = await runDemo({

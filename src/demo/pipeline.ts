@@ -200,7 +200,18 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       };
       const train = take(candidates, s.trainProblems, "training");
       const heldCandidates = generateDataset({ ...gen, n: 3 * s.heldout, seed: s.seed + 1, split: "test" });
-      const held = take(heldCandidates, s.heldout, "held-out");
+      let held = take(heldCandidates, s.heldout, "held-out");
+      if (s.evalSet === "validation") {
+        // Other held-out-split problems, none of the test ones: settings are chosen here.
+        const key = (r: CoTRecord) => `${String(r.meta?.task)}\u0000${String(r.meta?.canonical)}`;
+        const test = new Set(held.map(key));
+        const drawn = generateDataset({ ...gen, n: 4 * s.heldout, seed: s.seed + 2, split: "test" });
+        held = take(
+          drawn.filter((r) => !test.has(key(r))),
+          s.heldout,
+          "validation",
+        );
+      }
       await writeJsonlAtomic(trainPath, train);
       await writeJsonlAtomic(heldoutPath, held);
       await writeJsonlAtomic(lossPath, held.slice(0, s.heldOutLossProblems));
@@ -316,12 +327,13 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   }
   const summary: DemoSummary = {
     heldout: heldout.length,
+    eval_set: s.evalSet,
     seed: s.seed,
     results: Object.fromEntries(reports.map((r) => [r.variant, r.result])) as Record<Variant, VariantResult>,
     by_task: byTask,
     seeds: {
       train_problems: s.seed,
-      heldout_problems: s.seed + 1,
+      heldout_problems: s.seed + (s.evalSet === "validation" ? 2 : 1),
       init: s.seed,
       data_order: s.seed,
       format_mix: s.seed,

@@ -43,12 +43,15 @@ function table(head: string[], rows: string[][], numeric: (col: number) => boole
   return `<table>\n<tr>${th}</tr>\n${trs}\n</table>`;
 }
 
+/** "held-out" (the test problems) or "validation" (the ones settings are chosen on). */
+const setName = (summary: DemoSummary) => (summary.eval_set === "validation" ? "validation" : "held-out");
+
 /** The lead sentence, stated neutrally from the numbers (no "higher" or "better" the numbers may not make). */
 export function leadSentence(summary: DemoSummary): string {
   const cot = summary.results.cot?.accuracy_strict;
   const direct = summary.results.direct?.accuracy_strict;
   return (
-    `On ${int(summary.heldout)} held-out problems, chain-of-thought fine-tuning answered ${pct(cot)} correctly ` +
+    `On ${int(summary.heldout)} ${setName(summary)} problems, chain-of-thought fine-tuning answered ${pct(cot)} correctly ` +
     `against ${pct(direct)} for direct-answer fine-tuning, with the same base model, training problems ` +
     `and number of steps.`
   );
@@ -204,7 +207,7 @@ ${resultsTable(variants)}
 <p class="muted">Strict: the "#### answer" line equals the gold answer. Flexible: the last answer-like span does.
 Step validity: outputs whose every step is correct and follows from the question or earlier steps, and which reach
 the answer (task checkers), out of all ${esc(summary.heldout)} outputs. BLEU (0–100) and ROUGE-L (0–1): generated
-chains against the reference chains. ${int(summary.heldout)} held-out problems, seed ${value(summary.seed)}.</p>
+chains against the reference chains. ${int(summary.heldout)} ${setName(summary)} problems, seed ${value(summary.seed)}.</p>
 <h2>Accuracy by task</h2>
 ${byTaskTable(summary, variants)}
 <h2>Learning curves</h2>

@@ -27,6 +27,13 @@ export interface DemoSettings {
   trainProblems: number;
   /** Held-out problems for the final evaluation. */
   heldout: number;
+  /**
+   * Which held-out problems are evaluated: "test" (drawn with seed + 1; the README's figures)
+   * or "validation" (drawn with seed + 2, none of the test ones): for choosing settings
+   * without looking at the test figures. Both come from the held-out split, which the
+   * pre-trained base never saw.
+   */
+  evalSet: "test" | "validation";
   /** Of those, the first K also give the held-out loss during training. */
   heldOutLossProblems: number;
   /**
@@ -63,6 +70,7 @@ export const DEFAULT_SETTINGS: DemoSettings = {
   // steps × microBatch: every training problem is seen exactly once by every variant.
   trainProblems: 4800,
   heldout: 300,
+  evalSet: "test",
   heldOutLossProblems: 32,
   base: { kind: "pretrained", dir: DEMO_BASE_DIR },
   steps: 150,

@@ -34,7 +34,7 @@ export function formatResultsTable(summary: DemoSummary): string {
   });
   const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
   return [
-    `${summary.heldout} held-out problems, seed ${summary.seed}, ${summary.machine.cores} cores, ${num(summary.total_seconds / 60, 1)} min in all`,
+    `${summary.heldout} ${summary.eval_set === "validation" ? "validation" : "held-out"} problems, seed ${summary.seed}, ${summary.machine.cores} cores, ${num(summary.total_seconds / 60, 1)} min in all`,
     "",
     line(head),
     line(head.map((_, i) => (i === 0 ? "---" : "---:"))),

@@ -33,6 +33,8 @@ export interface VariantResult {
 /** summary.json. */
 export interface DemoSummary {
   heldout: number;
+  /** "test": the held-out problems the README reports; "validation": others, for choosing settings. */
+  eval_set: "test" | "validation";
   seed: number;
   results: Record<Variant, VariantResult>;
   /** Per-task strict accuracy of each variant: task → variant → accuracy. */
