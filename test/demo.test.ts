@@ -138,6 +138,41 @@ describe("stepwise demo pipeline (tiny sizes)", () => {
     assert.match(formatResultsTable(res.summary), /^\d+ validation problems/);
   });
 
+  test("isolated stages (each in a child process, as stepwise demo runs them) give the same results", async () => {
+    const isolatedOut = join(dir, "isolated");
+    const log: string[] = [];
+    const res = await runDemo({
+      out: isolatedOut,
+      settings: QUICK_SETTINGS,
+      isolate: true,
+      log: (l) => log.push(l),
+      stream: devNull(),
+    });
+    const noTimes = (r: DemoSummary["results"]) =>
+      Object.fromEntries(Object.entries(r).map(([v, { seconds: _, ...rest }]) => [v, rest]));
+    assert.deepEqual(noTimes(res.summary.results), noTimes(summary.results));
+    assert.ok(
+      log.some((l) => /direct: \d+\/\d+ answered/.test(l)),
+      "the child's progress reaches the log",
+    );
+    for (const v of VARIANTS) {
+      const a = await readFile(join(out, v, "final", "model.safetensors"));
+      assert.ok(a.equals(await readFile(join(isolatedOut, v, "final", "model.safetensors"))), v);
+    }
+  });
+
+  test("a failing isolated stage is reported with the child's error and leaves the earlier stages for a resume", async () => {
+    const badOut = join(dir, "bad");
+    await runDemo({ out: badOut, settings: QUICK_SETTINGS, log: () => {}, stream: devNull() });
+    await rm(join(badOut, "mixed", "eval"), { recursive: true });
+    await rm(join(badOut, "mixed", "final", "model.safetensors"));
+    await assert.rejects(
+      runDemo({ out: badOut, settings: QUICK_SETTINGS, isolate: true, log: () => {}, stream: devNull() }),
+      (e: Error) => e instanceof DemoError && /evaluate stage of mixed exited with code 1/.test(e.message),
+    );
+    for (const v of ["direct", "cot"]) await stat(join(badOut, v, "eval", "summary.json"));
+  });
+
   test("a folder made with other settings is refused, naming the setting", async () => {
     await assert.rejects(
       runDemo({ out, settings: { ...QUICK_SETTINGS, steps: 5 }, log: () => {}, stream: devNull() }),

@@ -47,6 +47,8 @@ export function registerDemo(program: Command): void {
         const { summary, summaryPath, reportPath } = await runDemo({
           out: opts.out,
           settings,
+          // Each fine-tuning and evaluation in a fresh process: jax-js's Wasm heap never shrinks.
+          isolate: true,
           ...(opts.fresh ? { fresh: true } : {}),
         });
         console.log(formatResultsTable(summary));

@@ -23,24 +23,24 @@ import { mkdir, readFile, rename, rm } from "node:fs/promises";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { VERSION } from "../cli/version.ts";
-import { readRecords, writeJsonlAtomic } from "../data/readers.ts";
+import { writeJsonlAtomic } from "../data/readers.ts";
 import type { CoTRecord } from "../data/records.ts";
-import { generateDataset, problemFromRecord } from "../data/tasks/index.ts";
+import { generateDataset } from "../data/tasks/index.ts";
 import { initEngine } from "../engine/device.ts";
 import { pathExists as exists, writeTextAtomic } from "../engine/files.ts";
 import { disposeTree } from "../engine/memory.ts";
-import { type EvalExample, EXAMPLES_FILE, evaluate, SUMMARY_FILE, writeEvalOutputs } from "../eval/run.ts";
-import { loadModel, saveModel } from "../model/checkpoint.ts";
+import { type EvalExample, EXAMPLES_FILE, SUMMARY_FILE } from "../eval/run.ts";
+import { saveModel } from "../model/checkpoint.ts";
 import { configFromSizes, toHfConfig } from "../model/config.ts";
-import { releaseCompiled } from "../model/generate.ts";
 import { initParams } from "../model/model.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { saveTokenizer, trainBpe } from "../tokenizer/train-bpe.ts";
-import { parseSftConfig } from "../train/config.ts";
-import { EVAL_FILE, METRICS_FILE, qaExample, runSft } from "../train/sft.ts";
+import { EVAL_FILE, METRICS_FILE, qaExample } from "../train/sft.ts";
+import { runStageInChild } from "./isolate.ts";
 import { LABELS } from "./labels.ts";
 import { renderReport } from "./report.ts";
 import type { DemoSettings } from "./settings.ts";
+import { DemoError, dataFiles, readRows, runStage, type StageIo, type StageJob } from "./stages.ts";
 import {
   type CurvePoint,
   type DemoSummary,
@@ -50,10 +50,6 @@ import {
   type VariantReport,
   type VariantResult,
 } from "./types.ts";
-
-export class DemoError extends Error {
-  override name = "DemoError";
-}
 
 export interface DemoOptions {
   /** The run folder (default runs/demo). */
@@ -65,6 +61,11 @@ export interface DemoOptions {
   log?: (line: string) => void;
   /** Where runSft writes its own progress (default stderr). */
   stream?: NodeJS.WriteStream;
+  /**
+   * Run each fine-tuning and evaluation in a child process of its own (stages.ts says why);
+   * `stepwise demo` does. Results are the same either way.
+   */
+  isolate?: boolean;
 }
 
 export interface DemoResult {
@@ -75,16 +76,6 @@ export interface DemoResult {
 
 async function readJson<T>(path: string): Promise<T> {
   return JSON.parse(await readFile(path, "utf8")) as T;
-}
-
-/** Every row of a JSONL file the run wrote (records, metrics, evaluations); a bad row throws with its line. */
-async function readRows<T>(path: string): Promise<T[]> {
-  const out: T[] = [];
-  for await (const r of readRecords(path)) {
-    if (!r.ok) throw r.error;
-    out.push(r.value as T);
-  }
-  return out;
 }
 
 /** The first key whose value differs between two settings objects, or null. */
@@ -162,9 +153,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   // files: only problems whose worked solution fits in seqLen tokens, so every variant trains
   // on exactly the same problems (nothing is dropped for being long in one format only).
   const dataDir = join(out, "data");
-  const trainPath = join(dataDir, "train.jsonl");
-  const heldoutPath = join(dataDir, "heldout.jsonl");
-  const lossPath = join(dataDir, "heldout-loss.jsonl");
+  const { train: trainPath, heldout: heldoutPath, heldoutLoss: lossPath } = dataFiles(out);
   const gen = { tasks: s.tasks, options: s.taskOptions };
   const haveData = await exists(lossPath);
   stage(
@@ -219,46 +208,27 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   }
   const heldout = await readRows<CoTRecord>(heldoutPath);
 
-  // 4. Fine-tune the base three times.
+  // 4–5. Fine-tune the base three times, then evaluate each fine-tuned model on every
+  // held-out problem (stages.ts; each in a child process of its own when `isolate`).
+  const io: StageIo = { log, ...(opts.stream ? { stream: opts.stream } : {}) };
+  const run = (job: StageJob) => (opts.isolate ? runStageInChild(job, io) : runStage(job, io));
+  const job = (kind: StageJob["kind"], variant: Variant): StageJob => ({
+    kind,
+    variant,
+    out,
+    settings: s,
+    baseDir,
+    tokDir,
+  });
   for (const v of VARIANTS) {
     const runDir = join(out, v);
-    const doneFile = join(runDir, "done.json");
-    if (await exists(doneFile)) {
+    if (await exists(join(runDir, "done.json"))) {
       stage(`fine-tune ${v}: reusing ${runDir}`);
       continue;
     }
     stage(`fine-tune ${v}: ${s.steps} steps of ${s.microBatch} problems (${LABELS[v].description})`);
-    const config = parseSftConfig(
-      {
-        name: v,
-        out: runDir,
-        model: baseDir,
-        data: {
-          train: { files: [{ path: trainPath, format: "cot" }] },
-          eval: { files: [{ path: lossPath, format: "cot" }] },
-          template: "qa",
-          directFraction: v === "direct" ? 1 : v === "mixed" ? s.mixedDirectFraction : 0,
-        },
-        batch: { microBatch: s.microBatch, seqLen: s.seqLen, padMultiple: s.padMultiple },
-        optim: { lr: s.lr, weightDecay: s.weightDecay, clip: 1 },
-        schedule: { kind: "cosine", warmupSteps: s.warmupSteps, minLr: s.minLr },
-        steps: s.steps,
-        eval: { every: s.evalEvery, n: 0 },
-        checkpoint: { every: s.checkpointEvery, keep: 2 },
-        seed: s.seed,
-        logEvery: Math.max(1, Math.round(s.steps / 20)),
-      },
-      `demo ${v}`,
-    );
-    const res = await timed(`train-${v}`, () =>
-      runSft(config, { resume: true, ...(opts.stream ? { stream: opts.stream } : {}) }),
-    );
-    if (res.status.kind !== "done") throw new DemoError(`demo: fine-tuning ${v} stopped: ${res.status.message}`);
-    await writeTextAtomic(doneFile, `${JSON.stringify({ steps: res.step }, null, 2)}\n`);
+    await timed(`train-${v}`, () => run(job("fine-tune", v)));
   }
-
-  // 5. Evaluate each fine-tuned model on every held-out problem.
-  const problems = heldout.map((r) => problemFromRecord(r) ?? undefined);
   for (const v of VARIANTS) {
     const evalDir = join(out, v, "eval");
     if (await exists(join(evalDir, SUMMARY_FILE))) {
@@ -266,30 +236,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       continue;
     }
     stage(`evaluate ${v}: ${heldout.length} held-out problems, greedy`);
-    await timed(`eval-${v}`, async () => {
-      const model = await loadModel(join(out, v, "final"));
-      try {
-        const res = await evaluate({
-          model,
-          tokenizer,
-          records: heldout,
-          problems,
-          prompting: v === "direct" ? "zero" : "zero-cot",
-          maxNewTokens: s.maxNewTokens,
-          batchSize: s.evalBatch,
-          seed: s.seed,
-          onProgress: (done, n) => log(`  ${v}: ${done}/${n} answered`),
-        });
-        const tmp = `${evalDir}.tmp`;
-        await rm(tmp, { recursive: true, force: true });
-        await writeEvalOutputs(tmp, res);
-        await rm(evalDir, { recursive: true, force: true });
-        await rename(tmp, evalDir);
-      } finally {
-        disposeTree(model.params);
-        releaseCompiled(model.config);
-      }
-    });
+    await timed(`eval-${v}`, () => run(job("evaluate", v)));
   }
 
   // 6. Summary and report.
@@ -451,3 +398,5 @@ async function packageVersion(name: string): Promise<string> {
     return "unknown";
   }
 }
+
+export { DemoError } from "./stages.ts";

@@ -1,0 +1,136 @@
+/**
+ * The demo's two heavy stages, one variant at a time: fine-tune the base, and evaluate the
+ * fine-tuned model on the held-out problems. Each reads and writes only files in the run
+ * folder, so it can run in this process or in a child process of its own (child.ts).
+ *
+ * Why a child process: jax-js's Wasm allocator keeps every freed block in a free list of its
+ * exact size class and never shrinks the heap, so one process that trains three models on
+ * padded batches of many lengths and then generates with them accumulates every shape's
+ * peak. A long run (`--steps 300`) hit the 4 GiB memory32 limit that way. A child per stage
+ * starts from an empty heap.
+ */
+import { rename, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { readRecords } from "../data/readers.ts";
+import type { CoTRecord } from "../data/records.ts";
+import { problemFromRecord } from "../data/tasks/index.ts";
+import { initEngine } from "../engine/device.ts";
+import { writeTextAtomic } from "../engine/files.ts";
+import { disposeTree } from "../engine/memory.ts";
+import { evaluate, writeEvalOutputs } from "../eval/run.ts";
+import { loadModel } from "../model/checkpoint.ts";
+import { releaseCompiled } from "../model/generate.ts";
+import { Tokenizer } from "../tokenizer/tokenizer.ts";
+import { parseSftConfig } from "../train/config.ts";
+import { runSft } from "../train/sft.ts";
+import type { DemoSettings } from "./settings.ts";
+import type { Variant } from "./types.ts";
+
+export class DemoError extends Error {
+  override name = "DemoError";
+}
+
+/** One stage of one variant: everything it needs, as plain JSON (it crosses a process boundary). */
+export interface StageJob {
+  kind: "fine-tune" | "evaluate";
+  variant: Variant;
+  /** The run folder. */
+  out: string;
+  settings: DemoSettings;
+  /** The base model folder and the tokenizer folder. */
+  baseDir: string;
+  tokDir: string;
+}
+
+export const dataFiles = (out: string) => ({
+  train: join(out, "data", "train.jsonl"),
+  heldout: join(out, "data", "heldout.jsonl"),
+  heldoutLoss: join(out, "data", "heldout-loss.jsonl"),
+});
+
+/** Every row of a JSONL file the run wrote (records, metrics, evaluations); a bad row throws with its line. */
+export async function readRows<T>(path: string): Promise<T[]> {
+  const out: T[] = [];
+  for await (const r of readRecords(path)) {
+    if (!r.ok) throw r.error;
+    out.push(r.value as T);
+  }
+  return out;
+}
+
+export interface StageIo {
+  /** Progress lines. */
+  log: (line: string) => void;
+  /** Where runSft writes its own progress. */
+  stream?: NodeJS.WriteStream;
+}
+
+/** Fine-tune the base on the training problems with this variant's targets; writes <out>/<variant>/. */
+export async function fineTune(job: StageJob, io: StageIo): Promise<void> {
+  const { out, settings: s, variant: v } = job;
+  const files = dataFiles(out);
+  const runDir = join(out, v);
+  const config = parseSftConfig(
+    {
+      name: v,
+      out: runDir,
+      model: job.baseDir,
+      data: {
+        train: { files: [{ path: files.train, format: "cot" }] },
+        eval: { files: [{ path: files.heldoutLoss, format: "cot" }] },
+        template: "qa",
+        directFraction: v === "direct" ? 1 : v === "mixed" ? s.mixedDirectFraction : 0,
+      },
+      batch: { microBatch: s.microBatch, seqLen: s.seqLen, padMultiple: s.padMultiple },
+      optim: { lr: s.lr, weightDecay: s.weightDecay, clip: 1 },
+      schedule: { kind: "cosine", warmupSteps: s.warmupSteps, minLr: s.minLr },
+      steps: s.steps,
+      eval: { every: s.evalEvery, n: 0 },
+      checkpoint: { every: s.checkpointEvery, keep: 2 },
+      seed: s.seed,
+      logEvery: Math.max(1, Math.round(s.steps / 20)),
+    },
+    `demo ${v}`,
+  );
+  await initEngine();
+  const res = await runSft(config, { resume: true, ...(io.stream ? { stream: io.stream } : {}) });
+  if (res.status.kind !== "done") throw new DemoError(`demo: fine-tuning ${v} stopped: ${res.status.message}`);
+  await writeTextAtomic(join(runDir, "done.json"), `${JSON.stringify({ steps: res.step }, null, 2)}\n`);
+}
+
+/** Greedy answers of the fine-tuned model to every held-out problem; writes <out>/<variant>/eval/. */
+export async function evaluateVariant(job: StageJob, io: StageIo): Promise<void> {
+  const { out, settings: s, variant: v } = job;
+  const heldout = await readRows<CoTRecord>(dataFiles(out).heldout);
+  const problems = heldout.map((r) => problemFromRecord(r) ?? undefined);
+  const tokenizer = await Tokenizer.fromDir(job.tokDir);
+  const evalDir = join(out, v, "eval");
+  await initEngine();
+  const model = await loadModel(join(out, v, "final"));
+  try {
+    const res = await evaluate({
+      model,
+      tokenizer,
+      records: heldout,
+      problems,
+      prompting: v === "direct" ? "zero" : "zero-cot",
+      maxNewTokens: s.maxNewTokens,
+      batchSize: s.evalBatch,
+      seed: s.seed,
+      onProgress: (done, n) => io.log(`  ${v}: ${done}/${n} answered`),
+    });
+    const tmp = `${evalDir}.tmp`;
+    await rm(tmp, { recursive: true, force: true });
+    await writeEvalOutputs(tmp, res);
+    await rm(evalDir, { recursive: true, force: true });
+    await rename(tmp, evalDir);
+  } finally {
+    disposeTree(model.params);
+    releaseCompiled(model.config);
+  }
+}
+
+/** Run a job in this process. */
+export function runStage(job: StageJob, io: StageIo): Promise<void> {
+  return job.kind === "fine-tune" ? fineTune(job, io) : evaluateVariant(job, io);
+}
