@@ -66,6 +66,8 @@ function fixture(heldOutPoints: number): { summary: DemoSummary; variants: Varia
     eval_set: "test",
     seed: 0,
     results: Object.fromEntries(variants.map((v) => [v.variant, v.result])) as Record<Variant, VariantResult>,
+    chance_accuracy: 0.04,
+    cot_minus_direct: { diff: 0.5, lo: 0.4, hi: 0.6, level: 0.95, resamples: 2000, method: "paired bootstrap" },
     by_task: { algebra: { direct: 0.1, cot: 0.6, mixed: 0.5 } },
     seeds: { train_problems: 0, heldout_problems: 1 },
     versions: { stepwise: "0.1.0", node: "20.20.2" },
@@ -160,6 +162,7 @@ describe("renderReport", () => {
   test("the lead sentence states both accuracies, neutrally, and is on the page", () => {
     const lead = leadSentence(summary);
     assert.match(lead, /^On 300 held-out problems, .*61\.3% correctly against 18\.0% for direct/);
+    assert.match(lead, /difference \+50\.0 points, 95% interval \+40\.0 to \+60\.0; .* scores 4\.0%\)\.$/);
     assert.ok(html.includes(`<p class="lead">${lead}</p>`));
     const flipped = { ...summary, results: { ...summary.results, cot: result(0.1) } };
     assert.match(leadSentence(flipped), /10\.0% correctly against 18\.0%/);

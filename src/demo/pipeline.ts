@@ -41,6 +41,7 @@ import { LABELS } from "./labels.ts";
 import { renderReport } from "./report.ts";
 import type { DemoSettings } from "./settings.ts";
 import { DemoError, dataFiles, readRows, runStage, type StageIo, type StageJob } from "./stages.ts";
+import { cotVsDirect, majorityBaseline } from "./stats.ts";
 import {
   type CurvePoint,
   type DemoSummary,
@@ -263,6 +264,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       examples,
     });
   }
+  const examplesOf = (v: Variant) => reports.find((r) => r.variant === v)!.examples;
   const byTask: Record<string, Record<Variant, number>> = {};
   for (const r of reports) {
     const groups = new Map<string, EvalExample[]>();
@@ -277,6 +279,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     eval_set: s.evalSet,
     seed: s.seed,
     results: Object.fromEntries(reports.map((r) => [r.variant, r.result])) as Record<Variant, VariantResult>,
+    chance_accuracy: majorityBaseline(await readRows<CoTRecord>(trainPath), heldout),
+    cot_minus_direct: cotVsDirect(examplesOf("direct"), examplesOf("cot")),
     by_task: byTask,
     seeds: {
       train_problems: s.seed,

@@ -46,14 +46,19 @@ function table(head: string[], rows: string[][], numeric: (col: number) => boole
 /** "held-out" (the test problems) or "validation" (the ones settings are chosen on). */
 const setName = (summary: DemoSummary) => (summary.eval_set === "validation" ? "validation" : "held-out");
 
+const signedPoints = (x: number) => `${x >= 0 ? "+" : "−"}${Math.abs(100 * x).toFixed(1)}`;
+
 /** The lead sentence, stated neutrally from the numbers (no "higher" or "better" the numbers may not make). */
 export function leadSentence(summary: DemoSummary): string {
   const cot = summary.results.cot?.accuracy_strict;
   const direct = summary.results.direct?.accuracy_strict;
+  const d = summary.cot_minus_direct;
   return (
     `On ${int(summary.heldout)} ${setName(summary)} problems, chain-of-thought fine-tuning answered ${pct(cot)} correctly ` +
     `against ${pct(direct)} for direct-answer fine-tuning, with the same base model, training problems ` +
-    `and number of steps.`
+    `and number of steps (difference ${signedPoints(d.diff)} points, ${Math.round(100 * d.level)}% interval ` +
+    `${signedPoints(d.lo)} to ${signedPoints(d.hi)}; answering each task's most common answer scores ` +
+    `${pct(summary.chance_accuracy)}).`
   );
 }
 

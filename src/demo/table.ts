@@ -8,7 +8,11 @@ import { type DemoSummary, VARIANTS } from "./types.ts";
 const pct = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` : "–");
 const num = (x: number, digits: number) => (Number.isFinite(x) ? x.toFixed(digits) : "–");
 
+/** A difference of accuracies in percentage points, signed: "+6.3", "-2.0". */
+const points = (x: number) => `${x >= 0 ? "+" : "−"}${Math.abs(100 * x).toFixed(1)}`;
+
 export function formatResultsTable(summary: DemoSummary): string {
+  const d = summary.cot_minus_direct;
   const head = [
     "variant",
     "accuracy (strict)",
@@ -39,5 +43,9 @@ export function formatResultsTable(summary: DemoSummary): string {
     line(head),
     line(head.map((_, i) => (i === 0 ? "---" : "---:"))),
     ...rows.map(line),
+    "",
+    `Chain of thought − direct: ${points(d.diff)} points (${Math.round(100 * d.level)}% interval ${points(d.lo)} to ` +
+      `${points(d.hi)}, paired bootstrap over the ${summary.heldout} problems). ` +
+      `Chance (each task's most common training answer): ${pct(summary.chance_accuracy)}.`,
   ].join("\n");
 }

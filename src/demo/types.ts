@@ -30,6 +30,16 @@ export interface VariantResult {
   seconds: number;
 }
 
+/** A difference of accuracies (chain of thought − direct) and its paired bootstrap interval. */
+export interface CotVsDirect {
+  diff: number;
+  lo: number;
+  hi: number;
+  level: number;
+  resamples: number;
+  method: string;
+}
+
 /** summary.json. */
 export interface DemoSummary {
   heldout: number;
@@ -37,6 +47,10 @@ export interface DemoSummary {
   eval_set: "test" | "validation";
   seed: number;
   results: Record<Variant, VariantResult>;
+  /** Strict accuracy of answering every problem with its task's most common training answer. */
+  chance_accuracy: number;
+  /** Chain-of-thought minus direct strict accuracy, with its bootstrap interval. */
+  cot_minus_direct: CotVsDirect;
   /** Per-task strict accuracy of each variant: task → variant → accuracy. */
   by_task: Record<string, Record<Variant, number>>;
   /** Every seed the run used (data, held-out data, init, training order, evaluation). */

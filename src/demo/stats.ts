@@ -1,0 +1,54 @@
+/**
+ * Two numbers that say whether the demo's headline holds, from the files it wrote:
+ *
+ *   chance      the accuracy of a model that ignores the question and answers the most
+ *               common training answer of the problem's task (the "majority class"
+ *               baseline; True/False and four names make it far from 0 for logic)
+ *   difference  chain-of-thought minus direct strict accuracy on the same held-out
+ *               problems, with a paired bootstrap 95% interval (eval/bootstrap.ts)
+ */
+import type { CoTRecord } from "../data/records.ts";
+import { pairedBootstrap } from "../eval/bootstrap.ts";
+import type { EvalExample } from "../eval/run.ts";
+import type { CotVsDirect } from "./types.ts";
+
+const taskOf = (r: CoTRecord) => String(r.meta?.task ?? "");
+
+/** Accuracy on `heldout` of answering each problem with its task's most common answer in `train`. */
+export function majorityBaseline(train: readonly CoTRecord[], heldout: readonly CoTRecord[]): number {
+  if (heldout.length === 0) return 0;
+  const counts = new Map<string, Map<string, number>>();
+  for (const r of train) {
+    const c = counts.get(taskOf(r)) ?? new Map<string, number>();
+    c.set(r.answer.trim(), (c.get(r.answer.trim()) ?? 0) + 1);
+    counts.set(taskOf(r), c);
+  }
+  const majority = new Map<string, string>();
+  for (const [task, c] of counts) {
+    // Ties go to the answer seen first, so the baseline is deterministic.
+    let best = "";
+    let n = -1;
+    for (const [answer, k] of c) if (k > n) [best, n] = [answer, k];
+    majority.set(task, best);
+  }
+  return heldout.filter((r) => majority.get(taskOf(r)) === r.answer.trim()).length / heldout.length;
+}
+
+export const BOOTSTRAP = { resamples: 2000, seed: 0, level: 0.95 } as const;
+
+/** Chain-of-thought minus direct strict accuracy, paired by held-out problem. */
+export function cotVsDirect(direct: readonly EvalExample[], cot: readonly EvalExample[]): CotVsDirect {
+  if (direct.length !== cot.length || direct.some((e, i) => e.question !== cot[i]!.question)) {
+    throw new Error("cotVsDirect: the two evaluations are not of the same problems in the same order");
+  }
+  const score = (xs: readonly EvalExample[]) => xs.map((e) => (e.correct_strict ? 1 : 0));
+  const r = pairedBootstrap(score(direct), score(cot), BOOTSTRAP);
+  return {
+    diff: r.diff ?? 0,
+    lo: r.ci?.lo ?? 0,
+    hi: r.ci?.hi ?? 0,
+    level: BOOTSTRAP.level,
+    resamples: BOOTSTRAP.resamples,
+    method: "paired bootstrap over the held-out problems (eval/bootstrap.ts)",
+  };
+}
