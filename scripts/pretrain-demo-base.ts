@@ -3,7 +3,7 @@
  * from scratch with next-token loss on generated text, shipped in the repository so that
  * `npm start` can spend its 15 minutes on the comparison itself.
  *
- *   node --import tsx scripts/pretrain-demo-base.ts          (≈ 65 min on 2 cores; resumable)
+ *   node --import tsx scripts/pretrain-demo-base.ts          (≈ 2 h on 2 cores; resumable)
  *
  * The text: problems of the demo's domains from the TRAINING split only (the held-out split
  * is a hash of each problem, so no held-out problem can be in it), drawn with their own seed,
@@ -24,12 +24,13 @@ import { runSft } from "../src/train/sft.ts";
 export const BASE_DIR = "assets/demo-base";
 const RUN_DIR = "runs/demo-base-pretrain";
 const RUN_DIR_2 = "runs/demo-base-pretrain-2";
+const RUN_DIR_3 = "runs/demo-base-pretrain-3";
 const SEED = 1000;
 
 const s = DEFAULT_SETTINGS;
 const gen = { tasks: s.tasks, options: s.taskOptions };
-const data = (seed: number) => ({
-  train: { generate: { ...gen, n: 24000, seed } },
+const data = (seed: number, n = 24000) => ({
+  train: { generate: { ...gen, n, seed } },
   // Held-out loss on training-split problems the pretraining never draws (another seed).
   eval: { generate: { ...gen, n: 64, seed: seed + 1 } },
   template: "raw" as const,
@@ -82,20 +83,38 @@ const phase2 = parseSftConfig(
   "pretrain-demo-base phase 2",
 );
 
+// Phase 3: continued on 60k fresh draws (algebra's training split holds only ~25k distinct
+// problems, so its share repeats), 3000 steps, cosine 1e-3 → 5e-5.
+const phase3 = parseSftConfig(
+  {
+    ...common,
+    name: "demo-base-pretrain-3",
+    out: RUN_DIR_3,
+    model: join(RUN_DIR_2, "final"),
+    data: data(SEED + 20, 60000),
+    optim: { lr: 1e-3, weightDecay: 0.01, clip: 1 },
+    schedule: { kind: "cosine", warmupSteps: 50, minLr: 5e-5 },
+    steps: 3000,
+    seed: SEED + 20,
+  },
+  "pretrain-demo-base phase 3",
+);
+
 const results = [];
-for (const config of [phase1, phase2]) {
+for (const config of [phase1, phase2, phase3]) {
   if (config.out && (await exists(join(config.out, "final", "config.json")))) continue;
   const res = await runSft(config, { resume: true });
   if (res.status.kind !== "done") throw new Error(`pretraining stopped: ${res.status.message}`);
   results.push({ phase: config.name, steps: res.step, seconds: res.seconds, heldOutLoss: res.evals });
 }
-const model = await loadModel(join(RUN_DIR_2, "final"));
+const model = await loadModel(join(RUN_DIR_3, "final"));
 await rm(BASE_DIR, { recursive: true, force: true });
 await mkdir(BASE_DIR, { recursive: true });
-await saveModel(BASE_DIR, model, { dtype: "F16", tokenizerFrom: join(RUN_DIR_2, "final") });
+await saveModel(BASE_DIR, model, { dtype: "F16", tokenizerFrom: join(RUN_DIR_3, "final") });
 disposeTree(model.params);
 await cp(join(RUN_DIR, "config.yaml"), join(BASE_DIR, "pretrain-config-phase1.yaml"));
 await cp(join(RUN_DIR_2, "config.yaml"), join(BASE_DIR, "pretrain-config-phase2.yaml"));
+await cp(join(RUN_DIR_3, "config.yaml"), join(BASE_DIR, "pretrain-config-phase3.yaml"));
 const evals = async (dir: string) =>
   (await readFile(join(dir, "eval.jsonl"), "utf8"))
     .trim()
@@ -103,6 +122,6 @@ const evals = async (dir: string) =>
     .map((l) => JSON.parse(l) as unknown);
 await writeFile(
   join(BASE_DIR, "pretrain-eval.json"),
-  `${JSON.stringify({ phase1: await evals(RUN_DIR), phase2: await evals(RUN_DIR_2), thisRun: results }, null, 2)}\n`,
+  `${JSON.stringify({ phase1: await evals(RUN_DIR), phase2: await evals(RUN_DIR_2), phase3: await evals(RUN_DIR_3), thisRun: results }, null, 2)}\n`,
 );
 console.log(`pretrained base -> ${BASE_DIR}`);
