@@ -236,7 +236,9 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       stage(`evaluate ${v}: reusing ${evalDir}`);
       continue;
     }
-    stage(`evaluate ${v}: ${heldout.length} held-out problems, greedy`);
+    stage(
+      `evaluate ${v}: ${heldout.length} ${s.evalSet === "validation" ? "validation" : "held-out"} problems, greedy`,
+    );
     await timed(`eval-${v}`, () => run(job("evaluate", v)));
   }
 
