@@ -36,6 +36,7 @@ import { initParams } from "../model/model.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { saveTokenizer, trainBpe } from "../tokenizer/train-bpe.ts";
 import { EVAL_FILE, METRICS_FILE, qaExample } from "../train/sft.ts";
+import { setName } from "./format.ts";
 import { runStageInChild } from "./isolate.ts";
 import { LABELS } from "./labels.ts";
 import { renderReport } from "./report.ts";
@@ -236,9 +237,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       stage(`evaluate ${v}: reusing ${evalDir}`);
       continue;
     }
-    stage(
-      `evaluate ${v}: ${heldout.length} ${s.evalSet === "validation" ? "validation" : "held-out"} problems, greedy`,
-    );
+    stage(`evaluate ${v}: ${heldout.length} ${setName(s.evalSet)} problems, greedy`);
     await timed(`eval-${v}`, () => run(job("evaluate", v)));
   }
 

@@ -6,12 +6,10 @@
  */
 import type { EvalExample } from "../eval/run.ts";
 import { escapeXml, lineChartSvg, movingAverage, PALETTE } from "../lab/svg.ts";
+import { fin, fixed, interval, pct, setName, signedPoints } from "./format.ts";
 import { type DemoSummary, VARIANTS, type VariantReport } from "./types.ts";
 
 const esc = (x: unknown) => escapeXml(String(x));
-const fin = (x: number | null | undefined): x is number => typeof x === "number" && Number.isFinite(x);
-const pct = (x: number | null | undefined) => (fin(x) ? `${(100 * x).toFixed(1)}%` : "–");
-const fixed = (x: number | null | undefined, d: number) => (fin(x) ? x.toFixed(d) : "–");
 const int = (x: number | null | undefined) => (fin(x) ? Math.round(x).toLocaleString("en-US") : "–");
 /** A settings/seeds/versions value: numbers NaN-safe, objects as JSON, everything escaped. */
 const value = (x: unknown) =>
@@ -43,21 +41,16 @@ function table(head: string[], rows: string[][], numeric: (col: number) => boole
   return `<table>\n<tr>${th}</tr>\n${trs}\n</table>`;
 }
 
-/** "held-out" (the test problems) or "validation" (the ones settings are chosen on). */
-const setName = (summary: DemoSummary) => (summary.eval_set === "validation" ? "validation" : "held-out");
-
-const signedPoints = (x: number) => `${x >= 0 ? "+" : "−"}${Math.abs(100 * x).toFixed(1)}`;
-
 /** The lead sentence, stated neutrally from the numbers (no "higher" or "better" the numbers may not make). */
 export function leadSentence(summary: DemoSummary): string {
   const cot = summary.results.cot?.accuracy_strict;
   const direct = summary.results.direct?.accuracy_strict;
   const d = summary.cot_minus_direct;
   return (
-    `On ${int(summary.heldout)} ${setName(summary)} problems, chain-of-thought fine-tuning answered ${pct(cot)} correctly ` +
+    `On ${int(summary.heldout)} ${setName(summary.eval_set)} problems, chain-of-thought fine-tuning answered ${pct(cot)} correctly ` +
     `against ${pct(direct)} for direct-answer fine-tuning, with the same base model, training problems ` +
-    `and number of steps (difference ${signedPoints(d.diff)} points, ${Math.round(100 * d.level)}% interval ` +
-    `${signedPoints(d.lo)} to ${signedPoints(d.hi)}; answering each task's most common answer scores ` +
+    `and number of steps (difference ${signedPoints(d.diff)} points, ${interval(d)}; ` +
+    `answering each task's most common answer scores ` +
     `${pct(summary.chance_accuracy)}).`
   );
 }
@@ -212,7 +205,7 @@ ${resultsTable(variants)}
 <p class="muted">Strict: the "#### answer" line equals the gold answer. Flexible: the last answer-like span does.
 Step validity: outputs whose every step is correct and follows from the question or earlier steps, and which reach
 the answer (task checkers), out of all ${esc(summary.heldout)} outputs. BLEU (0–100) and ROUGE-L (0–1): generated
-chains against the reference chains. ${int(summary.heldout)} ${setName(summary)} problems, seed ${value(summary.seed)}.</p>
+chains against the reference chains. ${int(summary.heldout)} ${setName(summary.eval_set)} problems, seed ${value(summary.seed)}.</p>
 <h2>Accuracy by task</h2>
 ${byTaskTable(summary, variants)}
 <h2>Learning curves</h2>

@@ -92,7 +92,6 @@ export async function fineTune(job: StageJob, io: StageIo): Promise<void> {
     },
     `demo ${v}`,
   );
-  await initEngine();
   const res = await runSft(config, { resume: true, ...(io.stream ? { stream: io.stream } : {}) });
   if (res.status.kind !== "done") throw new DemoError(`demo: fine-tuning ${v} stopped: ${res.status.message}`);
   await writeTextAtomic(join(runDir, "done.json"), `${JSON.stringify({ steps: res.step }, null, 2)}\n`);

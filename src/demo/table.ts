@@ -2,14 +2,9 @@
  * The demo's results as a Markdown table (printed at the end of `stepwise demo`, pasted
  * into the README as it is).
  */
+import { interval, fixed as num, pct, signedPoints as points, setName } from "./format.ts";
 import { LABELS } from "./labels.ts";
 import { type DemoSummary, VARIANTS } from "./types.ts";
-
-const pct = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` : "–");
-const num = (x: number, digits: number) => (Number.isFinite(x) ? x.toFixed(digits) : "–");
-
-/** A difference of accuracies in percentage points, signed: "+6.3", "-2.0". */
-const points = (x: number) => `${x >= 0 ? "+" : "−"}${Math.abs(100 * x).toFixed(1)}`;
 
 export function formatResultsTable(summary: DemoSummary): string {
   const d = summary.cot_minus_direct;
@@ -38,14 +33,13 @@ export function formatResultsTable(summary: DemoSummary): string {
   });
   const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
   return [
-    `${summary.heldout} ${summary.eval_set === "validation" ? "validation" : "held-out"} problems, seed ${summary.seed}, ${summary.machine.cores} cores, ${num(summary.total_seconds / 60, 1)} min in all`,
+    `${summary.heldout} ${setName(summary.eval_set)} problems, seed ${summary.seed}, ${summary.machine.cores} cores, ${num(summary.total_seconds / 60, 1)} min in all`,
     "",
     line(head),
     line(head.map((_, i) => (i === 0 ? "---" : "---:"))),
     ...rows.map(line),
     "",
-    `Chain of thought − direct: ${points(d.diff)} points (${Math.round(100 * d.level)}% interval ${points(d.lo)} to ` +
-      `${points(d.hi)}, paired bootstrap over the ${summary.heldout} problems). ` +
+    `Chain of thought − direct: ${points(d.diff)} points (${interval(d)}, paired bootstrap over the ${summary.heldout} problems). ` +
       `Chance (each task's most common training answer): ${pct(summary.chance_accuracy)}.`,
   ].join("\n");
 }
