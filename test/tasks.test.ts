@@ -13,7 +13,8 @@ import { Rng } from "../src/engine/rng.ts";
 
 const RUNS = 300;
 
-const problemOf = (task: TaskName, seed: number): Problem => TASKS[task].generate(new Rng(seed));
+const problemOf = (task: TaskName, seed: number, options: Record<string, unknown> = {}): Problem =>
+  TASKS[task].generate(new Rng(seed), options);
 
 /** Change one token of a step: a number to a fresh value, else a boolean literal/operator or a name. */
 function changeToken(step: string, pick: number, delta: number, last = false): string {
@@ -83,9 +84,16 @@ describe("exact claims", () => {
   });
 });
 
-for (const task of TASK_NAMES) {
+/** Every generator with its defaults, plus the logic generator's other ordering-chain style. */
+const VARIANTS: { task: TaskName; label: string; options: Record<string, unknown> }[] = [
+  ...TASK_NAMES.map((task) => ({ task, label: task, options: {} })),
+  { task: "logic", label: "logic (transitive ordering chains)", options: { orderingChain: "transitive" } },
+];
+
+for (const { task, label, options } of VARIANTS) {
   const gen = TASKS[task];
-  describe(`task ${task}`, () => {
+  const problemOf = (t: TaskName, seed: number) => TASKS[t].generate(new Rng(seed), options);
+  describe(`task ${label}`, () => {
     test(`checkSteps and checkAnswer accept 100% of gold chains (${RUNS * 4} seeds)`, () => {
       fc.assert(
         fc.property(fc.integer({ min: 0, max: 2 ** 31 }), (seed) => {
@@ -234,5 +242,99 @@ describe("checker reasons name the step and the fix", () => {
       assert.equal(v.valid, false, task);
       assert.equal(v.firstInvalid, 0, task);
     }
+  });
+});
+
+describe("logic ordering chains: elimination (default) and transitive", () => {
+  const orderingOf = (seed0: number, ask: "tallest" | "shortest", n: number) => {
+    for (let seed = seed0; ; seed++) {
+      const p = problemOf("logic", seed);
+      const s = p.structured as { kind: string; ask?: string; order?: string[] };
+      if (s.kind === "ordering" && s.ask === ask && s.order!.length === n) return { seed, p };
+    }
+  };
+
+  test("both styles pose the same problem with the same answer; elimination derives it one fact at a time", () => {
+    for (const ask of ["tallest", "shortest"] as const) {
+      const { seed, p } = orderingOf(0, ask, 4);
+      const t = problemOf("logic", seed, { orderingChain: "transitive" });
+      assert.equal(t.question, p.question);
+      assert.equal(t.answer, p.answer);
+      assert.equal(t.canonical, p.canonical);
+      assert.equal(t.steps.at(-1), `So ${p.answer} is the ${ask}.`);
+      // One step per given fact, in the question's order; the list shrinks by one each time
+      // (3, 2, then 1 of the 4 people) and ends on the answer.
+      const facts = p.question.split(". ").slice(0, 3);
+      assert.equal(p.steps.length, 3);
+      for (const [i, step] of p.steps.entries()) {
+        assert.ok(step.startsWith(`${facts[i]!.replace(/\.$/, "")}, so the ${ask} is `), step);
+        assert.equal(step.split(/, so the \w+ is /)[1]!.split(/, | or /).length, 3 - i, step);
+      }
+      assert.ok(p.steps[2]!.endsWith(`so the ${ask} is ${p.answer}.`));
+    }
+  });
+
+  test("an elimination step needs a known fact and exactly who is left without the person it rules out", () => {
+    const p: Problem = {
+      ...problemOf("logic", 0),
+      question: "Ava is taller than Ben. Cal is shorter than Ben. Who is the tallest?",
+      steps: [],
+      answer: "Ava",
+      structured: {
+        kind: "ordering",
+        order: ["Ava", "Ben", "Cal"],
+        facts: [
+          { pair: 0, shorter: false },
+          { pair: 1, shorter: true },
+        ],
+        ask: "tallest",
+      },
+    };
+    const check = (...steps: string[]) => TASKS.logic.checkSteps(p, steps);
+    const first = "Ava is taller than Ben, so the tallest is Ava or Cal.";
+    const second = "Cal is shorter than Ben, so the tallest is Ava.";
+    assert.deepEqual(check(first, second), { valid: true, reasons: [] });
+    assert.deepEqual(check(first, second, "So Ava is the tallest."), { valid: true, reasons: [] });
+    // The list may come in any order; the facts may be used in any order.
+    assert.equal(
+      check("Cal is shorter than Ben, so the tallest is Ben or Ava.", "Ava is taller than Ben, so the tallest is Ava.")
+        .valid,
+      true,
+    );
+    const reason = (...steps: string[]) => check(...steps).reasons[0]!;
+    assert.match(
+      reason("Ava is taller than Cal, so the tallest is Ava or Ben."),
+      /^step 1: "Ava is taller than Cal" is neither given nor derived yet/,
+    );
+    assert.match(
+      reason("Ava is taller than Ben, so the tallest is Ben or Cal."),
+      /^step 1: without Ben, the tallest is Ava or Cal, not Ben or Cal/,
+    );
+    assert.match(
+      reason("Ava is taller than Ben, so the tallest is Ava."),
+      /without Ben, the tallest is Ava or Cal, not Ava$/,
+    );
+    assert.match(reason("Ava is taller than Ben, so the tallest is Ava or Ava."), /not Ava or Ava/);
+    assert.match(
+      reason("Ava is taller than Ben, so the shortest is Ava or Cal."),
+      /the question asks who is the tallest/,
+    );
+    // Stopping, or concluding, while two are left is not yet justified.
+    assert.equal(check(first).firstInvalid, 1);
+    assert.match(reason(first, "So Ava is the tallest."), /^step 2: the tallest is still Ava or Cal/);
+    // A transitive conclusion is a known fact, so it may rule someone out too.
+    const mixed = check(
+      "Ava is taller than Ben and Ben is taller than Cal, so Ava is taller than Cal.",
+      "Ava is taller than Cal, so the tallest is Ava or Ben.",
+      "Ava is taller than Ben, so the tallest is Ava.",
+    );
+    assert.deepEqual(mixed, { valid: true, reasons: [] });
+  });
+
+  test("an unknown chain style is refused by name", () => {
+    assert.throws(
+      () => problemOf("logic", 0, { orderingChain: "guess" }),
+      /orderingChain must be one of eliminate, transitive, got "guess"/,
+    );
   });
 });

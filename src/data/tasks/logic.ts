@@ -2,13 +2,26 @@
  * Logic: ordering puzzles and boolean expressions.
  *
  * Ordering: adjacent facts about a line of people ("Ava is taller than Ben", "Cal is
- * shorter than Ben"), shuffled; "Who is the tallest?" The chain applies transitivity one
- * link at a time from the end that is asked about, then concludes:
- *   "Ava is taller than Ben and Ben is taller than Cal, so Ava is taller than Cal."
- *   "So Ava is the tallest."
- * Each premise must be a fact of the question or an earlier conclusion, the two premises
- * must share their middle person, and the conclusion must join the outer two; the final
- * line needs every other person already known to be shorter (taller).
+ * shorter than Ben"), shuffled; "Who is the tallest?" Two chain styles, one checker:
+ *
+ * - "eliminate" (default): one given fact per step, in the question's order; each rules out
+ *   the person it shows is not the answer and restates who still can be (at first everyone,
+ *   in order of first mention), until one person remains:
+ *     "Ava is taller than Ben, so the tallest is Ava or Cal."
+ *     "Cal is shorter than Ava, so the tallest is Ava."
+ *   The answer is derived, never guessed first: every step is a local edit of the one before.
+ *   (Worded with the tokens the demo's base already has, so a chain costs few tokens.)
+ * - "transitive": transitivity one link at a time from the end that is asked about:
+ *     "Ava is taller than Ben and Ben is taller than Cal, so Ava is taller than Cal."
+ *     "So Ava is the tallest."
+ *   Its first line already names the answer, so it is the harder chain to learn to write.
+ *
+ * The checker tracks what is known (the facts, plus every transitive conclusion) and who is
+ * left (everyone, minus each person ruled out): a transitive step's premises must be known
+ * and share their middle person, and its conclusion must join the outer two; an elimination
+ * step's fact must be known, and its list must be exactly who was left before, minus the
+ * person that fact rules out; the chain is complete when one person is left, or with a final
+ * "So X is the tallest." when X alone is left or is known to be taller than everyone else.
  *
  * Boolean: an expression over True/False with and/or/not; one reduction per step,
  * innermost first, each with the expression it leaves:
@@ -26,7 +39,12 @@ export interface LogicOptions {
   maxPeople: number;
   /** Depth of a boolean expression tree (at least 2). */
   maxDepth: number;
+  /** How an ordering puzzle's gold chain reasons (see above); the checker accepts both. */
+  orderingChain: OrderingChain;
 }
+
+export const ORDERING_CHAINS = ["eliminate", "transitive"] as const;
+export type OrderingChain = (typeof ORDERING_CHAINS)[number];
 
 export type LogicStructured =
   | {
@@ -44,6 +62,7 @@ const PEOPLE = ["Ava", "Ben", "Cal", "Dina", "Eli", "Fay", "Gus", "Hana", "Ian",
 // ---------------------------------------------------------------- ordering
 
 type Rel = [tall: string, short: string];
+type Ordering = Extract<LogicStructured, { kind: "ordering" }>;
 
 /** "X is taller than Y" → [X, Y]; "X is shorter than Y" → [Y, X]. */
 function parseRel(text: string): Rel | null {
@@ -54,11 +73,27 @@ function parseRel(text: string): Rel | null {
 const showRel = ([t, s]: Rel, shorter: boolean) => (shorter ? `${s} is shorter than ${t}` : `${t} is taller than ${s}`);
 const relKey = ([t, s]: Rel) => `${t}>${s}`;
 
-function orderingFacts(s: Extract<LogicStructured, { kind: "ordering" }>): Rel[] {
+function orderingFacts(s: Ordering): Rel[] {
   return s.facts.map((f) => [s.order[f.pair]!, s.order[f.pair + 1]!]);
 }
 
-function orderingSteps(s: Extract<LogicStructured, { kind: "ordering" }>): string[] {
+/** Everyone in the puzzle, in order of first mention in the question. */
+function peopleByMention(s: Ordering): string[] {
+  const seen = new Set<string>();
+  for (const f of s.facts) {
+    const [t, sh] = [s.order[f.pair]!, s.order[f.pair + 1]!];
+    for (const p of f.shorter ? [sh, t] : [t, sh]) seen.add(p);
+  }
+  return [...seen];
+}
+
+/** "Ava is taller than Ben" rules out Ben as the tallest and Ava as the shortest. */
+const ruledOut = ([t, sh]: Rel, ask: Ordering["ask"]) => (ask === "tallest" ? sh : t);
+/** "Ava", "Ava or Cal", "Ava, Ben or Cal". */
+const showLeft = (left: string[]) =>
+  left.length <= 1 ? (left[0] ?? "nobody") : `${left.slice(0, -1).join(", ")} or ${left[left.length - 1]}`;
+
+function transitiveSteps(s: Ordering): string[] {
   const o = s.order;
   const n = o.length;
   const steps: string[] = [];
@@ -68,33 +103,49 @@ function orderingSteps(s: Extract<LogicStructured, { kind: "ordering" }>): strin
       const p2 = showRel([o[k - 1]!, o[k]!], false);
       steps.push(`${p1} and ${p2}, so ${showRel([o[0]!, o[k]!], false)}.`);
     }
-    steps.push(`So ${o[0]} is the tallest.`);
   } else {
     for (let k = n - 3; k >= 0; k--) {
       const p1 = showRel([o[k + 1]!, o[n - 1]!], true);
       const p2 = showRel([o[k]!, o[k + 1]!], true);
       steps.push(`${p1} and ${p2}, so ${showRel([o[k]!, o[n - 1]!], true)}.`);
     }
-    steps.push(`So ${o[n - 1]} is the shortest.`);
   }
   return steps;
 }
 
-function checkOrdering(s: Extract<LogicStructured, { kind: "ordering" }>, steps: string[]): StepVerdict {
+function eliminationSteps(s: Ordering): string[] {
+  let left = peopleByMention(s);
+  return s.facts.map((f) => {
+    const rel: Rel = [s.order[f.pair]!, s.order[f.pair + 1]!];
+    const out = ruledOut(rel, s.ask);
+    left = left.filter((p) => p !== out);
+    return `${showRel(rel, f.shorter)}, so the ${s.ask} is ${showLeft(left)}.`;
+  });
+}
+
+function orderingSteps(s: Ordering, style: OrderingChain): string[] {
+  if (style === "eliminate") return eliminationSteps(s);
+  const answer = s.ask === "tallest" ? s.order[0]! : s.order[s.order.length - 1]!;
+  return [...transitiveSteps(s), `So ${answer} is the ${s.ask}.`];
+}
+
+function checkOrdering(s: Ordering, steps: string[]): StepVerdict {
   const known = new Set(orderingFacts(s).map(relKey));
   const people = s.order;
+  let left = new Set(people);
   for (let k = 0; k < steps.length; k++) {
     const step = steps[k]!.replace(/\.$/, "");
     const fin = /^So (\w+) is the (tallest|shortest)$/.exec(step);
     if (fin) {
       const x = fin[1]!;
       const others = people.filter((p) => p !== x);
+      const alone = left.size === 1 && left.has(x);
       const missing = others.find((p) => !known.has(fin[2] === "tallest" ? `${x}>${p}` : `${p}>${x}`));
-      if (!people.includes(x) || missing !== undefined) {
+      if (!people.includes(x) || (!alone && missing !== undefined)) {
         return verdict([
           {
             step: k,
-            reason: `it is not yet known that ${x} is ${fin[2] === "tallest" ? "taller" : "shorter"} than ${missing ?? "everyone"}`,
+            reason: `the ${s.ask} is still ${showLeft([...left])}, and it is not yet known that ${x} is ${fin[2] === "tallest" ? "taller" : "shorter"} than ${missing ?? "everyone"}`,
           },
         ]);
       }
@@ -106,6 +157,24 @@ function checkOrdering(s: Extract<LogicStructured, { kind: "ordering" }>, steps:
           : [{ step: k, reason: "wrong person" }],
       );
     }
+    const elim = /^(.+), so the (tallest|shortest) is (.+)$/.exec(step);
+    if (elim) {
+      const rel = parseRel(elim[1]!);
+      if (!rel || !known.has(relKey(rel)))
+        return verdict([{ step: k, reason: `"${elim[1]}" is neither given nor derived yet` }]);
+      if (elim[2] !== s.ask) return verdict([{ step: k, reason: `the question asks who is the ${s.ask}` }]);
+      const out = ruledOut(rel, s.ask);
+      const expected = [...left].filter((p) => p !== out);
+      const stated = elim[3]!.split(/, | or /);
+      if (
+        new Set(stated).size !== stated.length ||
+        stated.length !== expected.length ||
+        stated.some((p) => !expected.includes(p))
+      )
+        return verdict([{ step: k, reason: `without ${out}, the ${s.ask} is ${showLeft(expected)}, not ${elim[3]}` }]);
+      left = new Set(expected);
+      continue;
+    }
     const m = /^(.+) and (.+), so (.+)$/.exec(step);
     const rels = m ? [parseRel(m[1]!), parseRel(m[2]!), parseRel(m[3]!)] : [];
     const [p1, p2, c] = rels;
@@ -113,7 +182,7 @@ function checkOrdering(s: Extract<LogicStructured, { kind: "ordering" }>, steps:
       return verdict([
         {
           step: k,
-          reason: `expected "<fact> and <fact>, so <conclusion>." or "So X is the ${s.ask}.", got "${steps[k]}"`,
+          reason: `expected "<fact>, so the ${s.ask} is X or Y.", "<fact> and <fact>, so <conclusion>." or "So X is the ${s.ask}.", got "${steps[k]}"`,
         },
       ]);
     for (const p of [p1, p2]) {
@@ -128,6 +197,7 @@ function checkOrdering(s: Extract<LogicStructured, { kind: "ordering" }>, steps:
     }
     known.add(relKey(c));
   }
+  if (left.size === 1) return verdict([]); // every step valid and one person left: the true answer
   return verdict([{ step: steps.length, reason: `the chain never concludes who is the ${s.ask}` }]);
 }
 
@@ -254,10 +324,14 @@ function randomBool(rng: Rng, depth: number, allowNot = true): BoolExpr {
 
 export const logic: TaskGenerator<LogicStructured, LogicOptions> = {
   name: "logic",
-  description: "Ordering puzzles (transitivity) and boolean expression evaluation",
-  defaults: { kinds: ["ordering", "boolean"], maxPeople: 5, maxDepth: 3 },
+  description: "Ordering puzzles (elimination or transitivity) and boolean expression evaluation",
+  defaults: { kinds: ["ordering", "boolean"], maxPeople: 5, maxDepth: 3, orderingChain: "eliminate" },
   generate(rng, opts) {
     const o = { ...this.defaults, ...opts };
+    if (!ORDERING_CHAINS.includes(o.orderingChain))
+      throw new Error(
+        `logic: orderingChain must be one of ${ORDERING_CHAINS.join(", ")}, got ${JSON.stringify(o.orderingChain)}`,
+      );
     const kind = rng.pick(o.kinds);
     if (kind === "boolean") {
       const e = randomBool(rng, rng.int(2, Math.max(2, o.maxDepth)), false);
@@ -280,7 +354,7 @@ export const logic: TaskGenerator<LogicStructured, LogicOptions> = {
     return {
       task: "logic",
       question: `${text} Who is the ${s.ask}?`,
-      steps: orderingSteps(s),
+      steps: orderingSteps(s, o.orderingChain),
       answer: s.ask === "tallest" ? order[0]! : order[n - 1]!,
       structured: s,
       canonical: JSON.stringify([kind, order, facts, s.ask]),
