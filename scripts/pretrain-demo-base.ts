@@ -23,9 +23,6 @@ import { runSft } from "../src/train/sft.ts";
 
 export const BASE_DIR = "assets/demo-base";
 const RUN_DIR = "runs/demo-base-pretrain";
-const RUN_DIR_2 = "runs/demo-base-pretrain-2";
-const RUN_DIR_3 = "runs/demo-base-pretrain-3";
-const RUN_DIR_4 = "runs/demo-base-pretrain-4";
 const SEED = 1000;
 
 const s = DEFAULT_SETTINGS;
@@ -74,59 +71,45 @@ const phase1 = parseSftConfig(
   },
   "pretrain-demo-base phase 1",
 );
-// Phase 2: continued on fresh problems (another seed), 1200 steps, cosine 1e-3 → 1e-4.
-const phase2 = parseSftConfig(
-  {
-    ...common,
-    name: "demo-base-pretrain-2",
-    out: RUN_DIR_2,
-    model: join(RUN_DIR, "final"),
-    data: data(SEED + 10),
-    optim: { lr: 1e-3, weightDecay: 0.01, clip: 1 },
-    schedule: { kind: "cosine", warmupSteps: 50, minLr: 1e-4 },
-    steps: 1200,
-    seed: SEED + 10,
-  },
-  "pretrain-demo-base phase 2",
-);
+/**
+ * Phase k ≥ 2 continues from phase k − 1's final weights on fresh problems: run folder
+ * runs/demo-base-pretrain-k, seed SEED + 10(k − 1) for both the draws and the batches.
+ */
+const continued = (
+  k: number,
+  o: { n?: number; gen?: Parameters<typeof data>[2]; lr: number; minLr: number; steps: number },
+) => {
+  const seed = SEED + 10 * (k - 1);
+  return parseSftConfig(
+    {
+      ...common,
+      name: `demo-base-pretrain-${k}`,
+      out: `${RUN_DIR}-${k}`,
+      model: join(k === 2 ? RUN_DIR : `${RUN_DIR}-${k - 1}`, "final"),
+      data: data(seed, o.n, o.gen),
+      optim: { lr: o.lr, weightDecay: 0.01, clip: 1 },
+      schedule: { kind: "cosine", warmupSteps: 50, minLr: o.minLr },
+      steps: o.steps,
+      seed,
+    },
+    `pretrain-demo-base phase ${k}`,
+  );
+};
+const phases = [
+  phase1,
+  // Phase 2: fresh problems (another seed), 1200 steps, cosine 1e-3 → 1e-4.
+  continued(2, { lr: 1e-3, minLr: 1e-4, steps: 1200 }),
+  // Phase 3: 60k fresh draws (algebra's training split holds only ~25k distinct problems, so
+  // its share repeats), 3000 steps, cosine 1e-3 → 5e-5.
+  continued(3, { n: 60000, lr: 1e-3, minLr: 5e-5, steps: 3000 }),
+  // Phase 4: 48k fresh draws written with the demo's task options (ordering puzzles as
+  // elimination chains, which quote each given fact in turn), 2000 steps, cosine 5e-4 → 5e-5.
+  continued(4, { n: 48000, gen: { tasks: s.tasks, options: s.taskOptions }, lr: 5e-4, minLr: 5e-5, steps: 2000 }),
+];
 
-// Phase 3: continued on 60k fresh draws (algebra's training split holds only ~25k distinct
-// problems, so its share repeats), 3000 steps, cosine 1e-3 → 5e-5.
-const phase3 = parseSftConfig(
-  {
-    ...common,
-    name: "demo-base-pretrain-3",
-    out: RUN_DIR_3,
-    model: join(RUN_DIR_2, "final"),
-    data: data(SEED + 20, 60000),
-    optim: { lr: 1e-3, weightDecay: 0.01, clip: 1 },
-    schedule: { kind: "cosine", warmupSteps: 50, minLr: 5e-5 },
-    steps: 3000,
-    seed: SEED + 20,
-  },
-  "pretrain-demo-base phase 3",
-);
-
-// Phase 4: continued on 48k fresh draws written with the demo's task options (ordering puzzles
-// as elimination chains, which quote each given fact in turn), 2000 steps, cosine 5e-4 → 5e-5.
-const phase4 = parseSftConfig(
-  {
-    ...common,
-    name: "demo-base-pretrain-4",
-    out: RUN_DIR_4,
-    model: join(RUN_DIR_3, "final"),
-    data: data(SEED + 30, 48000, { tasks: s.tasks, options: s.taskOptions }),
-    optim: { lr: 5e-4, weightDecay: 0.01, clip: 1 },
-    schedule: { kind: "cosine", warmupSteps: 50, minLr: 5e-5 },
-    steps: 2000,
-    seed: SEED + 30,
-  },
-  "pretrain-demo-base phase 4",
-);
-
-const RUNS = [RUN_DIR, RUN_DIR_2, RUN_DIR_3, RUN_DIR_4];
+const RUNS = phases.map((config) => config.out!);
 const results = [];
-for (const config of [phase1, phase2, phase3, phase4]) {
+for (const config of phases) {
   if (config.out && (await exists(join(config.out, "final", "config.json")))) continue;
   const res = await runSft(config, { resume: true });
   if (res.status.kind !== "done") throw new Error(`pretraining stopped: ${res.status.message}`);
