@@ -77,12 +77,14 @@ function orderingFacts(s: Ordering): Rel[] {
   return s.facts.map((f) => [s.order[f.pair]!, s.order[f.pair + 1]!]);
 }
 
+/** The tallest is first in `order`, the shortest last. */
+const orderingAnswer = (s: Ordering) => (s.ask === "tallest" ? s.order[0]! : s.order[s.order.length - 1]!);
+
 /** Everyone in the puzzle, in order of first mention in the question. */
 function peopleByMention(s: Ordering): string[] {
   const seen = new Set<string>();
-  for (const f of s.facts) {
-    const [t, sh] = [s.order[f.pair]!, s.order[f.pair + 1]!];
-    for (const p of f.shorter ? [sh, t] : [t, sh]) seen.add(p);
+  for (const [i, [t, sh]] of orderingFacts(s).entries()) {
+    for (const p of s.facts[i]!.shorter ? [sh, t] : [t, sh]) seen.add(p);
   }
   return [...seen];
 }
@@ -115,18 +117,16 @@ function transitiveSteps(s: Ordering): string[] {
 
 function eliminationSteps(s: Ordering): string[] {
   let left = peopleByMention(s);
-  return s.facts.map((f) => {
-    const rel: Rel = [s.order[f.pair]!, s.order[f.pair + 1]!];
+  return orderingFacts(s).map((rel, i) => {
     const out = ruledOut(rel, s.ask);
     left = left.filter((p) => p !== out);
-    return `${showRel(rel, f.shorter)}, so the ${s.ask} is ${showLeft(left)}.`;
+    return `${showRel(rel, s.facts[i]!.shorter)}, so the ${s.ask} is ${showLeft(left)}.`;
   });
 }
 
 function orderingSteps(s: Ordering, style: OrderingChain): string[] {
   if (style === "eliminate") return eliminationSteps(s);
-  const answer = s.ask === "tallest" ? s.order[0]! : s.order[s.order.length - 1]!;
-  return [...transitiveSteps(s), `So ${answer} is the ${s.ask}.`];
+  return [...transitiveSteps(s), `So ${orderingAnswer(s)} is the ${s.ask}.`];
 }
 
 function checkOrdering(s: Ordering, steps: string[]): StepVerdict {
@@ -151,11 +151,7 @@ function checkOrdering(s: Ordering, steps: string[]): StepVerdict {
       }
       if (fin[2] !== s.ask || k !== steps.length - 1)
         return verdict([{ step: k, reason: `the question asks who is the ${s.ask}, and this must be the last step` }]);
-      return verdict(
-        fin[1] === (s.ask === "tallest" ? people[0] : people[people.length - 1])
-          ? []
-          : [{ step: k, reason: "wrong person" }],
-      );
+      return verdict(fin[1] === orderingAnswer(s) ? [] : [{ step: k, reason: "wrong person" }]);
     }
     const elim = /^(.+), so the (tallest|shortest) is (.+)$/.exec(step);
     if (elim) {
@@ -355,7 +351,7 @@ export const logic: TaskGenerator<LogicStructured, LogicOptions> = {
       task: "logic",
       question: `${text} Who is the ${s.ask}?`,
       steps: orderingSteps(s, o.orderingChain),
-      answer: s.ask === "tallest" ? order[0]! : order[n - 1]!,
+      answer: orderingAnswer(s),
       structured: s,
       canonical: JSON.stringify([kind, order, facts, s.ask]),
     };
