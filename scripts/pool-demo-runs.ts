@@ -6,6 +6,7 @@
  *   node --import tsx scripts/pool-demo-runs.ts runs/demo runs/demo-seed2
  */
 import { join } from "node:path";
+import { interval, pct, signedPoints } from "../src/demo/format.ts";
 import { readRows } from "../src/demo/stages.ts";
 import { cotVsDirect } from "../src/demo/stats.ts";
 import { type EvalExample, EXAMPLES_FILE } from "../src/eval/run.ts";
@@ -18,14 +19,13 @@ const cot: EvalExample[] = [];
 for (const run of runs) {
   const examples = (variant: string) => readRows<EvalExample>(join(run, variant, "eval", EXAMPLES_FILE));
   const [d, c] = [await examples("direct"), await examples("cot")];
-  const pct = (xs: EvalExample[]) => ((100 * xs.filter((e) => e.correct_strict).length) / xs.length).toFixed(1);
-  console.log(`${run}: ${d.length} problems, chain of thought ${pct(c)}%, direct ${pct(d)}%`);
+  const accuracy = (xs: EvalExample[]) => pct(xs.filter((e) => e.correct_strict).length / xs.length);
+  console.log(`${run}: ${d.length} problems, chain of thought ${accuracy(c)}, direct ${accuracy(d)}`);
   direct.push(...d);
   cot.push(...c);
 }
 const r = cotVsDirect(direct, cot);
-const pts = (x: number) => `${x >= 0 ? "+" : "−"}${Math.abs(100 * x).toFixed(1)}`;
 console.log(
-  `pooled over ${direct.length} problems: chain of thought − direct ${pts(r.diff)} points ` +
-    `(${100 * r.level}% interval ${pts(r.lo)} to ${pts(r.hi)}, ${r.method}, ${r.resamples} resamples)`,
+  `pooled over ${direct.length} problems: chain of thought − direct ${signedPoints(r.diff)} points ` +
+    `(${interval(r)}, ${r.method}, ${r.resamples} resamples)`,
 );
