@@ -1,5 +1,5 @@
 /**
- * LoRA (src/train/lora.ts) and the PEFT layout (src/train/peft.ts) on the
+ * LoRA (src/model/adapters/lora.ts) and the PEFT layout (src/model/adapters/peft.ts) on the
  * tiny-llama fixture: jit-compiled steps that train only the adapter (base
  * bitwise unchanged), the merged export against base + adapter to 1e-5, and
  * the PEFT save → load round trip.
@@ -15,8 +15,6 @@ import { tokenNll } from "../src/engine/losses.ts";
 import { disposeTree, keepTree, readFloat32, readScalar } from "../src/engine/memory.ts";
 import { adamw, type OptimizerState } from "../src/engine/optim.ts";
 import type { Params } from "../src/engine/params.ts";
-import { loadModel } from "../src/model/checkpoint.ts";
-import { forward, type Model } from "../src/model/model.ts";
 import {
   findTargets,
   initLora,
@@ -26,8 +24,10 @@ import {
   matchesTarget,
   materializeLora,
   mergeLora,
-} from "../src/train/lora.ts";
-import { ADAPTER_CONFIG_NAME, loadAdapter, saveAdapter, saveMergedModel } from "../src/train/peft.ts";
+} from "../src/model/adapters/lora.ts";
+import { ADAPTER_CONFIG_NAME, loadAdapter, saveAdapter, saveMergedModel } from "../src/model/adapters/peft.ts";
+import { loadModel } from "../src/model/checkpoint.ts";
+import { forward, type Model } from "../src/model/model.ts";
 import { assertClose } from "./helpers.ts";
 
 const FIXTURE = "test/fixtures/tiny-llama";

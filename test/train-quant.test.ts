@@ -1,5 +1,5 @@
 /**
- * Block-wise quantisation (src/train/quant.ts): error bounds against the
+ * Block-wise quantisation (src/model/adapters/quant.ts): error bounds against the
  * codebook's spacing, exact round trips of representable values, packed byte
  * counts, host vs device dequantisation (bitwise), the reference config's 4-bit
  * base-weight bytes, and QLoRA steps on a 4-bit base.
@@ -14,9 +14,7 @@ import { disposeTree, keepTree, readFloat32, readScalar } from "../src/engine/me
 import { adamw, type OptimizerState } from "../src/engine/optim.ts";
 import type { Params } from "../src/engine/params.ts";
 import { Rng } from "../src/engine/rng.ts";
-import { loadModel } from "../src/model/checkpoint.ts";
-import { forward, paramShapes } from "../src/model/model.ts";
-import { setupQlora } from "../src/train/lora.ts";
+import { setupQlora } from "../src/model/adapters/lora.ts";
 import {
   codebook,
   dequantize,
@@ -27,7 +25,9 @@ import {
   quantBytesFor,
   quantize,
   quantToDevice,
-} from "../src/train/quant.ts";
+} from "../src/model/adapters/quant.ts";
+import { loadModel } from "../src/model/checkpoint.ts";
+import { forward, paramShapes } from "../src/model/model.ts";
 
 function gaussian(n: number, seed: number, std = 0.05): Float32Array {
   const rng = new Rng(seed);

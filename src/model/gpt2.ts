@@ -15,7 +15,7 @@ import { type Array, nn, np } from "../engine/jax.ts";
 import type { Params } from "../engine/params.ts";
 import type { Gpt2Config } from "./config.ts";
 import { attention, attentionMask, conv1d, defaultPositions, type KVCache, layerNorm, writeSlots } from "./layers.ts";
-import type { ForwardOptions, ForwardResult, ParamShapes } from "./types.ts";
+import type { ForwardOptions, ParamShapes, TrunkResult } from "./types.ts";
 
 /** Every tensor a checkpoint of this config holds, with its shape. */
 export function gpt2ParamShapes(c: Gpt2Config): ParamShapes {
@@ -58,10 +58,11 @@ export function gpt2InitKind(name: string): "ones" | "zeros" | "normal" | "resid
 }
 
 /**
- * Forward pass. ids int32 [B, T] → logits [B, T, V] (see ForwardOptions). Consumes
- * `params`, `ids` and every array in `opts`.
+ * The trunk: ids int32 [B, T] → final hidden states [B, T, C] and the tied lm head (see
+ * ForwardOptions; model.ts's `forward` applies the head). Consumes `params`, `ids` and every
+ * array in `opts`.
  */
-export function gpt2Forward(params: Params, config: Gpt2Config, ids: Array, opts: ForwardOptions = {}): ForwardResult {
+export function gpt2Trunk(params: Params, config: Gpt2Config, ids: Array, opts: ForwardOptions = {}): TrunkResult {
   const [B, T] = ids.shape as [number, number];
   const { numHeads: N, headDim: H, hiddenSize: C, layerNormEps: eps } = config;
   const cache = opts.cache;
@@ -103,10 +104,13 @@ export function gpt2Forward(params: Params, config: Gpt2Config, ids: Array, opts
   }
   mask.dispose();
   if (opts.logits === "last" && T > 1) x = x.slice([], [T - 1], []); // [B, T, C] → [B, 1, C]
-  x = layerNorm(x, w("transformer.ln_f.weight"), w("transformer.ln_f.bias"), eps);
-  const logits = np.matmul(x, np.transpose(w("transformer.wte.weight"))); // [B, T, C] @ [C, V] → [B, T, V]
+  x = layerNorm(x, w("transformer.ln_f.weight"), w("transformer.ln_f.bias"), eps); // [B, T, C]
+  const wte = w("transformer.wte.weight"); // [V, C]
   for (const a of Object.values(params)) a.dispose();
-  if (!cache) return { logits };
-  const next: KVCache = { keys, values, offset: np.add(offset!, T) };
-  return { logits, cache: next };
+  return {
+    hidden: x,
+    ...(cache ? { cache: { keys, values, offset: np.add(offset!, T) } satisfies KVCache } : {}),
+    head: (h) => np.matmul(h, np.transpose(wte)), // [B, T, C] @ [C, V] → [B, T, V]
+    release: () => wte.dispose(),
+  };
 }

@@ -28,7 +28,7 @@ import {
   ropeTables,
   writeSlots,
 } from "./layers.ts";
-import type { ForwardOptions, ForwardResult, ParamShapes } from "./types.ts";
+import type { ForwardOptions, ParamShapes, TrunkResult } from "./types.ts";
 
 /**
  * RoPE inverse frequencies θ_i = base^(−2i/H), i < H/2, with rope_scaling applied
@@ -103,16 +103,12 @@ export function llamaInitKind(name: string): "ones" | "zeros" | "normal" {
 }
 
 /**
- * Forward pass. ids int32 [B, T] → logits [B, T, V] (see ForwardOptions for the cache,
- * positions and padding mask). Consumes `params`, `ids` and every array in `opts`
- * (pass `keepTree(params)` to keep the weights).
+ * The trunk: ids int32 [B, T] → final hidden states [B, T, C] and the lm head (see
+ * ForwardOptions for the cache, positions and padding mask; model.ts's `forward` applies the
+ * head). Consumes `params`, `ids` and every array in `opts` (pass `keepTree(params)` to keep
+ * the weights).
  */
-export function llamaForward(
-  params: Params,
-  config: LlamaConfig,
-  ids: Array,
-  opts: ForwardOptions = {},
-): ForwardResult {
+export function llamaTrunk(params: Params, config: LlamaConfig, ids: Array, opts: ForwardOptions = {}): TrunkResult {
   const [B, T] = ids.shape as [number, number];
   const { numHeads: N, numKvHeads: K, headDim: H, rmsNormEps: eps } = config;
   const cache = opts.cache;
@@ -176,10 +172,13 @@ export function llamaForward(
   cos.dispose();
   sin.dispose();
   if (opts.logits === "last" && T > 1) x = x.slice([], [T - 1], []); // [B, T, C] → [B, 1, C]
-  x = rmsNorm(x, w("model.norm.weight"), eps);
-  const logits = linear(x, w(config.tieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight")); // [B, T, V]
+  x = rmsNorm(x, w("model.norm.weight"), eps); // [B, T, C]
+  const headWeight = w(config.tieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight"); // [V, C]
   for (const a of Object.values(params)) a.dispose();
-  if (!cache) return { logits };
-  const next: KVCache = { keys, values, offset: np.add(offset!, T) };
-  return { logits, cache: next };
+  return {
+    hidden: x,
+    ...(cache ? { cache: { keys, values, offset: np.add(offset!, T) } satisfies KVCache } : {}),
+    head: (h) => linear(h, headWeight), // [B, T, C] → [B, T, V]
+    release: () => headWeight.dispose(),
+  };
 }

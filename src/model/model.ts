@@ -6,14 +6,14 @@
  * Each architecture registers its forward pass, its tensor list and its
  * initialisation in ARCHS; a new family cannot compile until it provides all three.
  */
-import { type Array, np, random } from "../engine/jax.ts";
+import { type Array, Array as JaxArray, np, random } from "../engine/jax.ts";
 import type { Params } from "../engine/params.ts";
 import { keyFor } from "../engine/rng.ts";
 import type { Arch, Gpt2Config, LlamaConfig, ModelConfig } from "./config.ts";
-import { gpt2Forward, gpt2InitKind, gpt2ParamShapes } from "./gpt2.ts";
+import { gpt2InitKind, gpt2ParamShapes, gpt2Trunk } from "./gpt2.ts";
 import { createKVCache, type KVCache } from "./layers.ts";
-import { llamaForward, llamaInitKind, llamaParamShapes } from "./llama.ts";
-import type { ForwardOptions, ForwardResult, ParamShapes } from "./types.ts";
+import { llamaInitKind, llamaParamShapes, llamaTrunk } from "./llama.ts";
+import type { ForwardOptions, ForwardResult, ParamShapes, TrunkResult } from "./types.ts";
 
 export interface Model {
   config: ModelConfig;
@@ -27,7 +27,8 @@ export interface Model {
 type InitKind = "ones" | "zeros" | "normal" | "residual";
 
 interface ArchSpec<C extends ModelConfig> {
-  forward(params: Params, config: C, ids: Array, opts?: ForwardOptions): ForwardResult;
+  /** ids [B, T] → final hidden states [B, T, C], the cache and the lm head (types.ts TrunkResult). */
+  trunk(params: Params, config: C, ids: Array, opts?: ForwardOptions): TrunkResult;
   paramShapes(config: C): ParamShapes;
   initKind(name: string): InitKind;
   /** Key/value heads per layer (what the cache stores). */
@@ -38,13 +39,13 @@ type ConfigOf<A extends Arch> = Extract<ModelConfig, { arch: A }>;
 
 export const ARCHS: { [A in Arch]: ArchSpec<ConfigOf<A>> } = {
   llama: {
-    forward: llamaForward,
+    trunk: llamaTrunk,
     paramShapes: llamaParamShapes,
     initKind: llamaInitKind,
     kvHeads: (c: LlamaConfig) => c.numKvHeads,
   },
   gpt2: {
-    forward: gpt2Forward,
+    trunk: gpt2Trunk,
     paramShapes: gpt2ParamShapes,
     initKind: gpt2InitKind,
     kvHeads: (c: Gpt2Config) => c.numHeads,
@@ -56,11 +57,59 @@ function spec(config: ModelConfig): ArchSpec<ModelConfig> {
 }
 
 /**
- * The forward pass of `config`'s architecture: ids int32 [B, T] → logits [B, T, V].
- * Consumes `params`, `ids` and the arrays in `opts`; pass `keepTree(params)` to keep the weights.
+ * The forward pass of `config`'s architecture: ids int32 [B, T] → logits [B, T, V], and with
+ * opts.hidden the final hidden states [B, T, C] too. Consumes `params`, `ids` and the arrays
+ * in `opts`; pass `keepTree(params)` to keep the weights.
  */
 export function forward(params: Params, config: ModelConfig, ids: Array, opts?: ForwardOptions): ForwardResult {
-  return spec(config).forward(params, config, ids, opts);
+  checkIds(ids, config);
+  const t = spec(config).trunk(params, config, ids, opts);
+  const logits = t.head(opts?.hidden ? t.hidden.ref : t.hidden); // [B, T, V]
+  return {
+    logits,
+    ...(opts?.hidden ? { hidden: t.hidden } : {}),
+    ...(t.cache ? { cache: t.cache } : {}),
+  };
+}
+
+/**
+ * The trunk without the lm head: ids int32 [B, T] → final hidden states [B, T, C] (after the
+ * last norm, what transformers' `last_hidden_state` holds), for a value or reward head on the
+ * policy. Consumes like `forward`.
+ */
+export function forwardHidden(
+  params: Params,
+  config: ModelConfig,
+  ids: Array,
+  opts?: ForwardOptions,
+): { hidden: Array; cache?: KVCache } {
+  checkIds(ids, config);
+  const t = spec(config).trunk(params, config, ids, opts);
+  t.release();
+  return { hidden: t.hidden, ...(t.cache ? { cache: t.cache } : {}) };
+}
+
+/**
+ * Token ids must be [B, T] and inside the vocabulary: np.take would read past the embedding
+ * table without a word. The values are checked for concrete arrays (eager calls: the library's
+ * entry points); inside jit the ids are tracers and go unchecked — the trainers' and the
+ * generator's batches are checked on the host (`checkTokenIds`) before they become arrays.
+ */
+function checkIds(ids: Array, config: ModelConfig): void {
+  if (ids.ndim !== 2) throw new RangeError(`forward: ids must be [B, T], got shape [${ids.shape.join(", ")}]`);
+  if (ids instanceof JaxArray) checkTokenIds(ids.ref.dataSync() as Int32Array, config.vocabSize, "forward");
+}
+
+/** Refuse any id outside [0, vocabSize), naming the first one, its position and the vocabulary size. */
+export function checkTokenIds(ids: ArrayLike<number>, vocabSize: number, where: string): void {
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i]!;
+    if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
+      throw new RangeError(
+        `${where}: token id ${id} at position ${i} is outside the vocabulary (vocab_size ${vocabSize}: ids 0..${vocabSize - 1})`,
+      );
+    }
+  }
 }
 
 /** Tensor names and shapes a checkpoint of `config` holds. */

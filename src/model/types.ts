@@ -26,13 +26,31 @@ export interface ForwardOptions {
   attentionMask?: Array;
   /** "last" computes logits for the last new token only ([B, 1, V]); default "all". */
   logits?: "all" | "last";
+  /** Also return the final hidden states (after the last norm), [B, T, C] (or [B, 1, C] with logits: "last"). */
+  hidden?: boolean;
 }
 
 export interface ForwardResult {
   /** [B, T, V] float32, or [B, 1, V] with logits: "last". */
   logits: Array;
+  /** [B, T, C] final hidden states (after the last norm), when opts.hidden was set. */
+  hidden?: Array;
   /** The updated cache, when one was given. */
   cache?: KVCache;
+}
+
+/**
+ * What an architecture's trunk returns: the final hidden states after the last norm
+ * ([B, T, C], or [B, 1, C] with logits: "last"), the updated cache, and the lm head as a
+ * closure over the weights it needs (so a caller that wants only hidden states, a reward
+ * or value head, skips the [C, V] matmul). `head` consumes its argument; `release` drops
+ * the head's weights when it is not called.
+ */
+export interface TrunkResult {
+  hidden: Array;
+  cache?: KVCache;
+  head(hidden: Array): Array;
+  release(): void;
 }
 
 /** Expected tensor names and shapes of a config, in a stable order. */

@@ -52,6 +52,9 @@ import { type Params, paramNames } from "../engine/params.ts";
 import { deriveSeed, Rng } from "../engine/rng.ts";
 import { makeSchedule, type Schedule } from "../engine/schedules.ts";
 import { evaluate } from "../eval/run.ts";
+import { dequantizedBase, type LoraAdapter, type LoraOptions, setupLora, setupQlora } from "../model/adapters/lora.ts";
+import { saveAdapter, saveMergedModel } from "../model/adapters/peft.ts";
+import type { QuantMeta } from "../model/adapters/quant.ts";
 import { loadModel, saveModel } from "../model/checkpoint.ts";
 import { configFromSizes, toHfConfig } from "../model/config.ts";
 import { releaseCompiled } from "../model/generate.ts";
@@ -69,10 +72,7 @@ import {
   type TrainStatus,
   trainLoop,
 } from "./loop.ts";
-import { dequantizedBase, type LoraAdapter, type LoraOptions, setupLora, setupQlora } from "./lora.ts";
-import { saveAdapter, saveMergedModel } from "./peft.ts";
 import { makeProgress } from "./progress.ts";
-import type { QuantMeta } from "./quant.ts";
 
 export const METRICS_FILE = "metrics.jsonl";
 export const SAMPLES_FILE = "samples.jsonl";

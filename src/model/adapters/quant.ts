@@ -30,8 +30,8 @@
  * device dequantisation round identically (one float32 product), so they agree
  * bitwise.
  */
-import { type Array, np } from "../engine/jax.ts";
-import type { Params } from "../engine/params.ts";
+import { type Array, np } from "../../engine/jax.ts";
+import type { Params } from "../../engine/params.ts";
 
 export type QuantScheme = "int8" | "nf4";
 export type QuantBits = 8 | 4;

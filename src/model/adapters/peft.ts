@@ -10,11 +10,11 @@
  */
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { disposeTree } from "../engine/memory.ts";
-import type { Params } from "../engine/params.ts";
-import { loadParams, saveParams } from "../engine/tensors.ts";
-import { type SaveOptions, saveModel } from "../model/checkpoint.ts";
-import type { Model } from "../model/model.ts";
+import { disposeTree } from "../../engine/memory.ts";
+import type { Params } from "../../engine/params.ts";
+import { loadParams, saveParams } from "../../engine/tensors.ts";
+import { type SaveOptions, saveModel } from "../checkpoint.ts";
+import type { Model } from "../model.ts";
 import { type LoraAdapter, type LoraConfig, LoraError, mergeLora, PEFT_PREFIX } from "./lora.ts";
 
 export const ADAPTER_CONFIG_NAME = "adapter_config.json";

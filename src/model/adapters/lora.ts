@@ -31,10 +31,10 @@
  * optimises the `trainable` tree (A and B) only; the base travels as `frozen`,
  * receives no gradient and has no optimizer state.
  */
-import { np, random } from "../engine/jax.ts";
-import { disposeTree, keepTree } from "../engine/memory.ts";
-import type { Params } from "../engine/params.ts";
-import { keyFor } from "../engine/rng.ts";
+import { np, random } from "../../engine/jax.ts";
+import { disposeTree, keepTree } from "../../engine/memory.ts";
+import type { Params } from "../../engine/params.ts";
+import { keyFor } from "../../engine/rng.ts";
 import {
   dequantizeParams,
   type QuantByteReport,
