@@ -18,7 +18,8 @@ import { disposeTree } from "../src/engine/memory.ts";
 import { adamw } from "../src/engine/optim.ts";
 import { Rng } from "../src/engine/rng.ts";
 import { initParams } from "../src/model/model.ts";
-import { type MicroBatch, makeStepFunctions, trainLoop } from "../src/train/loop.ts";
+import { makeStepFunctions, trainLoop } from "../src/train/loop.ts";
+import { type MicroBatch, tokenNllObjective } from "../src/train/nll.ts";
 import { REFERENCE, referenceConfig } from "./reference-config.ts";
 import { CLIP_NORM, LEARNING_RATE, TRAIN_SEED } from "./train-step-core.ts";
 import { formatFigure } from "./types.ts";
@@ -47,7 +48,7 @@ async function main(): Promise<void> {
   });
 
   const optimizer = adamw({ weightDecay: 0.01 });
-  const fns = makeStepFunctions({ config, optimizer, clip: CLIP_NORM });
+  const fns = makeStepFunctions({ objective: tokenNllObjective(config), optimizer, clip: CLIP_NORM });
   let trainable = initParams(config, { seed: TRAIN_SEED });
   let state = optimizer.init(trainable);
   const run = async (from: number, to: number) => {

@@ -125,6 +125,7 @@ describe("sft with lora", () => {
     const uninterrupted = await readFile(join(adapterDir, ADAPTER_WEIGHTS_NAME));
     await rm(join(res.runDir, "checkpoints", "step-12"), { recursive: true });
     await rm(join(res.runDir, "final"), { recursive: true });
+    await rm(join(res.runDir, "summary.json")); // a run killed before its end has no finished summary
     const resumed = await runSft(cfg, { stream: devNull(), resume: true });
     assert.equal(resumed.status.kind, "done");
     assert.ok(uninterrupted.equals(await readFile(join(adapterDir, ADAPTER_WEIGHTS_NAME))), "resumed adapter differs");

@@ -16,7 +16,8 @@ import { configFromSizes } from "../src/model/config.ts";
 import { initParams } from "../src/model/model.ts";
 import { latestCheckpoint } from "../src/train/checkpoint.ts";
 import { applySet, parseSftConfig, SftConfigError } from "../src/train/config.ts";
-import { type MicroBatch, makeStepFunctions, trainLoop } from "../src/train/loop.ts";
+import { makeStepFunctions, trainLoop } from "../src/train/loop.ts";
+import { type MicroBatch, tokenNllObjective } from "../src/train/nll.ts";
 import { formatAll, paddedLength, runSft, toMicroBatch } from "../src/train/sft.ts";
 import { TINY_SFT } from "./tiny.ts";
 
@@ -85,7 +86,7 @@ describe("gradient accumulation", () => {
     });
     const run = async (batches: MicroBatch[]) => {
       const optimizer = adamw({ weightDecay: 0.1 });
-      const fns = makeStepFunctions({ config, optimizer, clip: 0.5 });
+      const fns = makeStepFunctions({ objective: tokenNllObjective(config), optimizer, clip: 0.5 });
       const params = initParams(config, { seed: 3 });
       let loss = 0;
       const out = await trainLoop({

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { initEngine, parseDevice } from "../engine/device.ts";
 import { np } from "../engine/jax.ts";
 import { readFloat32 } from "../engine/memory.ts";
-import { VERSION } from "./version.ts";
+import { VERSION } from "../runs/version.ts";
 
 /** `stepwise info [--device D]`: what the engine runs on, proved by a tiny computation. */
 export function registerInfo(program: Command): void {

@@ -3,6 +3,7 @@
  * only wires them together.
  */
 import { Command } from "commander";
+import { VERSION } from "../runs/version.ts";
 import { registerData } from "./data.ts";
 import { registerDemo } from "./demo.ts";
 import { registerEval } from "./eval.ts";
@@ -15,7 +16,6 @@ import { registerLogits } from "./logits.ts";
 import { registerScore } from "./score.ts";
 import { registerSft } from "./sft.ts";
 import { registerTrainTokenizer } from "./train-tokenizer.ts";
-import { VERSION } from "./version.ts";
 
 const program = new Command()
   .name("stepwise")

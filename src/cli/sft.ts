@@ -6,6 +6,7 @@ interface SftFlags {
   config: string;
   set: string[];
   resume?: boolean;
+  overwrite?: boolean;
 }
 
 /** `stepwise sft --config FILE.yaml [--set key=value ...] [--resume]`: supervised fine-tuning (src/train/sft.ts). */
@@ -20,10 +21,13 @@ export function registerSft(program: Command): void {
       (v: string, prev: string[]) => [...prev, v],
       [] as string[],
     )
-    .option("--resume", "continue from the newest complete checkpoint of the run")
+    .option("--resume", "continue from the newest intact checkpoint of the run")
+    .option("--overwrite", "delete a run already in the folder and start again")
     .action(async (flags: SftFlags) => {
+      if (flags.resume && flags.overwrite) throw new Error("sft: give --resume or --overwrite, not both");
       const config = await loadSftConfig(flags.config, flags.set);
-      const result = await runSft(config, { resume: flags.resume ?? false });
+      const result = await runSft(config, { resume: flags.resume ?? false, overwrite: flags.overwrite ?? false });
       if (result.status.kind === "diverged") process.exitCode = 2;
+      if (result.status.kind === "stopped") process.exitCode = 130;
     });
 }

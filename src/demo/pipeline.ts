@@ -20,9 +20,7 @@
  */
 
 import { mkdir, readFile, rename, rm } from "node:fs/promises";
-import { cpus } from "node:os";
 import { join } from "node:path";
-import { VERSION } from "../cli/version.ts";
 import { writeJsonlAtomic } from "../data/readers.ts";
 import type { CoTRecord } from "../data/records.ts";
 import { generateDataset } from "../data/tasks/index.ts";
@@ -33,9 +31,12 @@ import { type EvalExample, EXAMPLES_FILE, SUMMARY_FILE } from "../eval/run.ts";
 import { saveModel } from "../model/checkpoint.ts";
 import { configFromSizes, toHfConfig } from "../model/config.ts";
 import { initParams } from "../model/model.ts";
+import { EVAL_FILE, METRICS_FILE } from "../runs/layout.ts";
+import { readSummary } from "../runs/run.ts";
+import { machine, versions } from "../runs/version.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { saveTokenizer, trainBpe } from "../tokenizer/train-bpe.ts";
-import { EVAL_FILE, METRICS_FILE, qaExample } from "../train/sft.ts";
+import { qaExample } from "../train/sft-data.ts";
 import { setName } from "./format.ts";
 import { runStageInChild } from "./isolate.ts";
 import { LABELS } from "./labels.ts";
@@ -224,7 +225,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   });
   for (const v of VARIANTS) {
     const runDir = join(out, v);
-    if (await exists(join(runDir, "done.json"))) {
+    if ((await readSummary(runDir))?.status === "finished") {
       stage(`fine-tune ${v}: reusing ${runDir}`);
       continue;
     }
@@ -291,19 +292,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       format_mix: s.seed,
       evaluation: s.seed,
     },
-    versions: {
-      stepwise: VERSION,
-      node: process.versions.node,
-      "@jax-js/jax": await packageVersion("@jax-js/jax"),
-      "@huggingface/tokenizers": await packageVersion("@huggingface/tokenizers"),
-    },
-    machine: {
-      cores: cpus().length,
-      threads: engine.threads,
-      platform: process.platform,
-      arch: process.arch,
-      cpu: cpus()[0]?.model ?? "unknown",
-    },
+    versions: versions(),
+    machine: machine(engine.threads),
     settings: s as unknown as Record<string, unknown>,
     total_seconds: sum(Object.values(stages)),
     finished: new Date().toISOString(),
@@ -392,16 +382,6 @@ async function prepareBase(
     });
   }
   return { baseDir, tokDir };
-}
-
-/** The installed version of a dependency (its package.json), or "unknown". */
-async function packageVersion(name: string): Promise<string> {
-  try {
-    const url = new URL(`../../node_modules/${name}/package.json`, import.meta.url);
-    return (JSON.parse(await readFile(url, "utf8")) as { version: string }).version;
-  } catch {
-    return "unknown";
-  }
 }
 
 export { DemoError } from "./stages.ts";

@@ -15,7 +15,6 @@ import { readRecords } from "../data/readers.ts";
 import type { CoTRecord } from "../data/records.ts";
 import { problemFromRecord } from "../data/tasks/index.ts";
 import { initEngine } from "../engine/device.ts";
-import { writeTextAtomic } from "../engine/files.ts";
 import { disposeTree } from "../engine/memory.ts";
 import { evaluate, writeEvalOutputs } from "../eval/run.ts";
 import { loadModel } from "../model/checkpoint.ts";
@@ -94,7 +93,6 @@ export async function fineTune(job: StageJob, io: StageIo): Promise<void> {
   );
   const res = await runSft(config, { resume: true, ...(io.stream ? { stream: io.stream } : {}) });
   if (res.status.kind !== "done") throw new DemoError(`demo: fine-tuning ${v} stopped: ${res.status.message}`);
-  await writeTextAtomic(join(runDir, "done.json"), `${JSON.stringify({ steps: res.step }, null, 2)}\n`);
 }
 
 /** Greedy answers of the fine-tuned model to every held-out problem; writes <out>/<variant>/eval/. */

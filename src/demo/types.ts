@@ -8,6 +8,7 @@
  *   mixed   half direct, half chain of thought, with varied instruction phrasings
  */
 import type { EvalExample } from "../eval/run.ts";
+import type { Machine } from "../runs/version.ts";
 
 export const VARIANTS = ["direct", "cot", "mixed"] as const;
 export type Variant = (typeof VARIANTS)[number];
@@ -56,7 +57,7 @@ export interface DemoSummary {
   /** Every seed the run used (data, held-out data, init, training order, evaluation). */
   seeds: Record<string, number>;
   versions: Record<string, string>;
-  machine: { cores: number; threads: number; platform: string; arch: string; cpu: string };
+  machine: Machine;
   /** The resolved demo settings (tasks, model sizes, steps, …). */
   settings: Record<string, unknown>;
   /** Wall time of the whole demo so far, seconds (includes resumed parts). */

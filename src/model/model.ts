@@ -9,7 +9,15 @@
 import { type Array, Array as JaxArray, np, random } from "../engine/jax.ts";
 import type { Params } from "../engine/params.ts";
 import { keyFor } from "../engine/rng.ts";
-import type { Arch, Gpt2Config, LlamaConfig, ModelConfig } from "./config.ts";
+import {
+  type Arch,
+  type ConfigSizes,
+  configFromSizes,
+  type Gpt2Config,
+  type LlamaConfig,
+  type ModelConfig,
+  toHfConfig,
+} from "./config.ts";
 import { gpt2InitKind, gpt2ParamShapes, gpt2Trunk } from "./gpt2.ts";
 import { createKVCache, type KVCache } from "./layers.ts";
 import { llamaInitKind, llamaParamShapes, llamaTrunk } from "./llama.ts";
@@ -149,4 +157,30 @@ export function initParams(config: ModelConfig, opts: InitOptions = {}): Params 
     }
   }
   return params;
+}
+
+/** The special-token ids a tokenizer gives a model's config (bos, eos, pad). */
+export interface SpecialIds {
+  bosId: number | null;
+  eosId: number | null;
+  padId: number | null;
+}
+
+/**
+ * A freshly initialised model from sizes: the one place that turns sizes (init-model's flags,
+ * an SFT config's `init` block, the demo's base) into a validated config, random parameters
+ * and the config.json object. The tokenizer's special ids go into the config.
+ */
+export function createModel(
+  sizes: Omit<ConfigSizes, "bosTokenId" | "eosTokenIds" | "padTokenId">,
+  tokens: SpecialIds | null,
+  init: InitOptions = {},
+): Model {
+  const config = configFromSizes({
+    ...sizes,
+    bosTokenId: tokens?.bosId ?? null,
+    eosTokenIds: tokens && tokens.eosId !== null ? [tokens.eosId] : [],
+    padTokenId: tokens?.padId ?? null,
+  });
+  return { config, params: initParams(config, init), hfConfig: toHfConfig(config) };
 }

@@ -4,14 +4,22 @@
  *   <run>/checkpoints/step-N/
  *     params.safetensors      the trainable parameters (the whole model for full fine-tuning), F32
  *     optimizer.safetensors   optimizer state (engine/optim-state.ts)
- *     state.json              {step, dataPosition, rng, seed, format} — written last
+ *     state.json              {format, step, dataPosition, rng, seed, extra, files} — written last;
+ *                             `files` holds each other file's size and sha256
  *
  * Atomicity: a checkpoint is written into `checkpoints/.tmp-step-N`, then renamed to
  * `step-N` in one `rename` (atomic on one file system). A run killed mid-write leaves
  * only a `.tmp-*` folder, which `latestCheckpoint` ignores and the next save removes.
  * A checkpoint with a non-finite parameter is refused (CheckpointWriteError), so the
  * last checkpoint on disk is always a good one.
+ *
+ * Damage after the fact (a deleted or truncated file, flipped bytes, a disk that filled up):
+ * `restoreCheckpoint` checks every file against the sizes and hashes in state.json before
+ * loading it, and falls back to the newest checkpoint that is intact, saying which one it
+ * skipped and why. So keep at least two (checkpoint.keep, default 2).
  */
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { disposeTree } from "../engine/memory.ts";
@@ -39,6 +47,23 @@ export interface TrainingState {
   /** Host RNG state (engine/rng.ts Rng.state()). */
   rng: RngState;
   seed: number;
+  /** Trainer-specific state (an RL run's sampler position, a DPO run's cache key, …). */
+  extra?: Record<string, unknown>;
+}
+
+interface FileRecord {
+  bytes: number;
+  sha256: string;
+}
+
+async function fileRecord(path: string): Promise<FileRecord> {
+  const hash = createHash("sha256");
+  let bytes = 0;
+  for await (const chunk of createReadStream(path)) {
+    hash.update(chunk as Buffer);
+    bytes += (chunk as Buffer).length;
+  }
+  return { bytes, sha256: hash.digest("hex") };
 }
 
 export function checkpointsDir(runDir: string): string {
@@ -72,34 +97,86 @@ export async function saveCheckpoint(
   }
   await writeSafetensors(join(tmp, PARAMS_FILE), tensors, { format: FORMAT });
   await saveOptimizerState(join(tmp, OPTIMIZER_FILE), opts.optimizer, opts.state);
-  await writeFile(join(tmp, STATE_FILE), `${JSON.stringify({ format: FORMAT, ...opts.training })}\n`);
+  const files: Record<string, FileRecord> = {};
+  for (const f of [PARAMS_FILE, OPTIMIZER_FILE]) files[f] = await fileRecord(join(tmp, f));
+  await writeFile(join(tmp, STATE_FILE), `${JSON.stringify({ format: FORMAT, ...opts.training, files })}\n`);
   await rm(final, { recursive: true, force: true });
   await rename(tmp, final);
   return final;
 }
 
-/** The newest complete checkpoint (has state.json), or null. */
-export async function latestCheckpoint(runDir: string): Promise<{ dir: string; step: number } | null> {
-  const root = checkpointsDir(runDir);
-  let names: string[];
-  try {
-    names = await readdir(root);
-  } catch {
-    return null;
-  }
-  const steps = names
+/** The checkpoint folders of a run, newest first (complete or not). */
+async function checkpointSteps(runDir: string): Promise<number[]> {
+  const names = await readdir(checkpointsDir(runDir)).catch(() => [] as string[]);
+  return names
     .map((n) => /^step-(\d+)$/.exec(n))
     .filter((m): m is RegExpExecArray => m !== null)
     .map((m) => Number(m[1]))
     .sort((a, b) => b - a);
-  for (const step of steps) {
-    const dir = join(root, `step-${step}`);
+}
+
+/** The newest complete checkpoint (has state.json), or null. */
+export async function latestCheckpoint(runDir: string): Promise<{ dir: string; step: number } | null> {
+  for (const step of await checkpointSteps(runDir)) {
+    const dir = join(checkpointsDir(runDir), `step-${step}`);
     try {
       await stat(join(dir, STATE_FILE));
       return { dir, step };
     } catch {
       /* incomplete: skip */
     }
+  }
+  return null;
+}
+
+/**
+ * Why a checkpoint folder cannot be trusted, or null when every file is present with the size
+ * and sha256 that state.json recorded (checkpoints written before hashes were recorded pass on
+ * presence alone).
+ */
+export async function checkpointDamage(dir: string): Promise<string | null> {
+  let raw: { format?: string; files?: Record<string, FileRecord> };
+  try {
+    raw = JSON.parse(await readFile(join(dir, STATE_FILE), "utf8"));
+  } catch (err) {
+    return `${STATE_FILE} is missing or unreadable (${(err as Error).message.split("\n")[0]})`;
+  }
+  if (raw.format !== FORMAT) return `${STATE_FILE}: format is ${raw.format}, expected ${FORMAT}`;
+  const expected = raw.files ?? { [PARAMS_FILE]: null, [OPTIMIZER_FILE]: null };
+  for (const [name, rec] of Object.entries(expected)) {
+    let got: FileRecord;
+    try {
+      got = await fileRecord(join(dir, name));
+    } catch {
+      return `${name} is missing`;
+    }
+    if (rec && got.bytes !== rec.bytes) return `${name} has ${got.bytes} bytes, state.json recorded ${rec.bytes}`;
+    if (rec && got.sha256 !== rec.sha256) return `${name} does not match its recorded sha256 (the file is corrupt)`;
+  }
+  return null;
+}
+
+/**
+ * Load the newest intact checkpoint of a run, falling back past damaged ones (each skip is
+ * reported through `say`); null when the run has none. `like` names the trainable tensors.
+ */
+export async function restoreCheckpoint(
+  runDir: string,
+  optimizer: Optimizer,
+  like: Params,
+  say: (line: string) => void,
+): Promise<{ dir: string; trainable: Params; state: OptimizerState; training: TrainingState } | null> {
+  for (const step of await checkpointSteps(runDir)) {
+    const dir = join(checkpointsDir(runDir), `step-${step}`);
+    let why = await checkpointDamage(dir);
+    if (why === null) {
+      try {
+        return { dir, ...(await loadCheckpoint(dir, optimizer, like)) };
+      } catch (err) {
+        why = (err as Error).message;
+      }
+    }
+    say(`checkpoint ${dir} is damaged (${why}); falling back to the one before it`);
   }
   return null;
 }
@@ -148,7 +225,13 @@ export async function loadCheckpoint(
     return {
       trainable,
       state,
-      training: { step: raw.step, dataPosition: raw.dataPosition, rng: raw.rng, seed: raw.seed },
+      training: {
+        step: raw.step,
+        dataPosition: raw.dataPosition,
+        rng: raw.rng,
+        seed: raw.seed,
+        ...(raw.extra ? { extra: raw.extra } : {}),
+      },
     };
   } catch (err) {
     disposeTree(trainable);

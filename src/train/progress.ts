@@ -1,11 +1,12 @@
 /**
- * Progress reporting: a one-line bar with ETA and tokens/s on a TTY, plain log
- * lines (every `every` steps) otherwise, so logs piped to a file stay readable.
+ * Progress reporting for every trainer: a one-line bar with ETA on a TTY, plain log lines
+ * (every `every` steps) otherwise, so logs piped to a file stay readable. The trainer
+ * formats its own figures (`loss … lr … |g| … tok/s` for SFT, rewards and KL for RL).
  */
-import type { StepMetrics } from "./loop.ts";
 
 export interface Progress {
-  update(m: StepMetrics): void;
+  /** Step `step` is done; `fields` is the trainer's one-line summary of it. */
+  update(step: number, fields: string): void;
   /** Print a message on its own line (clears the bar first). */
   log(line: string): void;
   done(): void;
@@ -33,17 +34,17 @@ export function makeProgress(opts: {
     shown = false;
   };
   return {
-    update(m) {
+    update(step, fields) {
       const elapsed = (performance.now() - t0) / 1000;
-      const done = m.step - opts.start;
-      const eta = (elapsed / Math.max(done, 1)) * (opts.total - m.step);
-      const text = `step ${m.step}/${opts.total} loss ${m.loss.toFixed(4)} lr ${m.lr.toExponential(2)} |g| ${m.grad_norm.toFixed(3)} ${Math.round(m.tokens_per_s)} tok/s`;
+      const done = step - opts.start;
+      const eta = (elapsed / Math.max(done, 1)) * (opts.total - step);
+      const text = `step ${step}/${opts.total} ${fields}`;
       if (tty) {
         const width = 24;
-        const filled = Math.round((width * m.step) / opts.total);
+        const filled = Math.round((width * step) / opts.total);
         stream.write(`\r\x1b[2K[${"#".repeat(filled)}${".".repeat(width - filled)}] ${text} eta ${clock(eta)}`);
         shown = true;
-      } else if (m.step % opts.every === 0 || m.step === opts.total) {
+      } else if (step % opts.every === 0 || step === opts.total) {
         stream.write(`${text} elapsed ${clock(elapsed)} eta ${clock(eta)}\n`);
       }
     },

@@ -1,92 +1,56 @@
 /**
- * Supervised fine-tuning for chain of thought: minimise the NLL of the target tokens
- * (the chain and the answer line, then EOS) given the prompt. Full fine-tuning, or
- * LoRA / QLoRA when the config has a `lora` block (loop.ts's trainable/frozen split):
+ * Supervised fine-tuning for chain of thought: minimise the NLL of the target tokens (the chain
+ * and the answer line, then EOS) given the prompt (nll.ts), full or LoRA / QLoRA (finetune.ts),
+ * through the shared step (loop.ts) and run life (session.ts).
  *
- *   full    trainable = every weight; checkpoints and final/ hold the model.
- *   LoRA    the base (config.model, or `init` from config.seed) is frozen; trainable =
- *           the adapter (lora.ts, A seeded by config.seed), so the optimizer state covers
- *           the adapter only and checkpoints/step-N/params.safetensors holds the adapter.
- *           A resumed run rebuilds the same base from the model folder / init seed.
- *   QLoRA   as LoRA, the frozen base stored block-quantised (lora.quant) and dequantised
- *           inside the step; the float32 base is released after quantisation.
+ *   runSft(config, {resume, overwrite})
+ *     data → text examples → tokens (sft-data.ts) → fixed-shape micro-batches (nll.ts)
+ *     → trainLoop, writing metrics.jsonl, eval.jsonl, samples.jsonl, checkpoints/, final/
+ *       and summary.json in the run folder (runs/layout.ts)
  *
- * Held-out loss, generations and accuracy always see the materialized weights
- * (base + (α/r)·B A; dequantised base for QLoRA). At the end of an adapter run:
- *
- *   final/adapter/   adapter_config.json + adapter_model.safetensors (PEFT layout)
- *   final/           the merged Hugging Face folder: base + (α/r)·B A folded into the
- *                    weights. For QLoRA the merge is onto the DEQUANTISED base — the
- *                    weights the adapter was trained against — so final/ reproduces the
- *                    trained model's logits, not "original float base + adapter".
- *
- *   runSft(config, {resume})  data → tokens → fixed-shape micro-batches → trainLoop,
- *                             with metrics.jsonl, samples.jsonl, checkpoints/ and final/ in the run folder
- *
- * Determinism: the data order is a pure function of (seed, position). The training
- * examples form an endless stream; stream index i is example perm_e[i mod N] of epoch
- * e = ⌊i / N⌋, with perm_e a Fisher–Yates shuffle seeded by deriveSeed(seed, "data", e).
- * Optimizer step s takes stream indices [s·E, (s+1)·E), E = microBatch · gradAccum, so a
- * resumed run reads exactly the batches the uninterrupted run would have read.
+ * Held-out loss, generations and accuracy always see the materialized weights (base +
+ * (α/r)·B A; dequantised base for QLoRA). At each evaluated step the eval rows are written
+ * before the checkpoint of that step, so a resume cuts the logs back exactly (runs/jsonl.ts).
  *
  * Shapes: every row is right-padded to batch.seqLen (one compiled micro-step), or with
- * batch.padMultiple = m to the next multiple of m holding the micro-batch's longest row
- * (one compiled micro-step per length used, far less padding when lengths vary).
- * Causal attention means right padding never changes the logits of real positions, so
- * no attention mask is needed; padded positions carry loss mask 0.
+ * batch.padMultiple = m to the next multiple of m holding the micro-batch's longest row.
  */
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { stringify as toYaml } from "yaml";
-import { adaptRow } from "../data/adapters.ts";
-import { chatTemplateOf, formatDataset, plainTemplate, planDirect, type Template } from "../data/format.ts";
-import { readRecords } from "../data/readers.ts";
-import type { CoTRecord, InstructionRecord } from "../data/records.ts";
-import { generateDataset } from "../data/tasks/index.ts";
-import { answerLine } from "../data/tasks/types.ts";
-import { type TokenizedExample, tokenizeDataset } from "../data/tokenize.ts";
+import { describeSource, optimizerOf } from "../config/blocks.ts";
+import { tokenizeDataset } from "../data/tokenize.ts";
 import { initEngine } from "../engine/device.ts";
-import { disposeTree, keepTree } from "../engine/memory.ts";
-import { adamw } from "../engine/optim.ts";
+import { disposeTree } from "../engine/memory.ts";
 import { type Params, paramNames } from "../engine/params.ts";
 import { deriveSeed, Rng } from "../engine/rng.ts";
 import { makeSchedule, type Schedule } from "../engine/schedules.ts";
 import { evaluate } from "../eval/run.ts";
-import { dequantizedBase, type LoraAdapter, type LoraOptions, setupLora, setupQlora } from "../model/adapters/lora.ts";
-import { saveAdapter, saveMergedModel } from "../model/adapters/peft.ts";
-import type { QuantMeta } from "../model/adapters/quant.ts";
-import { loadModel, saveModel } from "../model/checkpoint.ts";
-import { configFromSizes, toHfConfig } from "../model/config.ts";
 import { releaseCompiled } from "../model/generate.ts";
-import { initParams, type Model } from "../model/model.ts";
-import { Tokenizer } from "../tokenizer/tokenizer.ts";
-import { saveTokenizer, trainBpe } from "../tokenizer/train-bpe.ts";
-import { latestCheckpoint, loadCheckpoint, pruneCheckpoints, saveCheckpoint } from "./checkpoint.ts";
+import type { Model } from "../model/model.ts";
+import { EVAL_FILE, METRICS_FILE, runDirOf, SAMPLES_FILE, TOKENIZER_DIR } from "../runs/layout.ts";
+import type { OpenMode } from "../runs/run.ts";
 import type { SftConfig } from "./config.ts";
-import {
-  heldOutLoss,
-  type Materialize,
-  type MicroBatch,
-  makeStepFunctions,
-  type StepMetrics,
-  type TrainStatus,
-  trainLoop,
-} from "./loop.ts";
+import { disposeFineTune, exportFinal, setupFineTune, startingModel, weightsOf } from "./finetune.ts";
+import { heldOutLoss, makeStepFunctions, type StepMetrics, type TrainStatus, trainLoop } from "./loop.ts";
+import { type MicroBatch, paddedLength, tokenNllObjective, toMicroBatch } from "./nll.ts";
 import { makeProgress } from "./progress.ts";
+import { openSession, resumeCommand } from "./session.ts";
+import { buildTokenizer, formatAll, loadRecords, readFiles, stepIndices } from "./sft-data.ts";
 
-export const METRICS_FILE = "metrics.jsonl";
-export const SAMPLES_FILE = "samples.jsonl";
-export const EVAL_FILE = "eval.jsonl";
-/** The PEFT adapter of a LoRA / QLoRA run, inside final/. */
-export const ADAPTER_DIR = "adapter";
+export { ADAPTER_DIR, EVAL_FILE, METRICS_FILE, SAMPLES_FILE } from "../runs/layout.ts";
+export { paddedLength, toMicroBatch } from "./nll.ts";
+export { formatAll, qaExample, stepIndices } from "./sft-data.ts";
 
 export interface SftOptions {
-  /** Continue from the newest complete checkpoint in the run folder. */
+  /** Continue from the newest intact checkpoint in the run folder. */
   resume?: boolean;
+  /** Delete a run already in the folder and start again. */
+  overwrite?: boolean;
   /** Where progress goes (default stderr). */
   stream?: NodeJS.WriteStream;
   /** Replace the schedule (tests inject an absurd learning rate). */
   schedule?: Schedule;
+  /** Catch SIGINT/SIGTERM for a clean stop (default true). */
+  signals?: boolean;
 }
 
 export interface EvalPoint {
@@ -105,257 +69,52 @@ export interface SftResult {
   seconds: number;
 }
 
-type Example = { prompt: string; target: string };
-
-export function runDirOf(config: SftConfig): string {
-  return config.out ?? join("runs", config.name ?? "sft");
-}
-
-async function readFiles<K extends "cot" | "instruction">(
-  files: readonly { path: string; format: string }[],
-  to: K,
-): Promise<(K extends "cot" ? CoTRecord : InstructionRecord)[]> {
-  const out: unknown[] = [];
-  for (const f of files) {
-    for await (const r of readRecords(f.path)) {
-      if (!r.ok) throw r.error;
-      out.push(adaptRow(f.format as never, to, r.value, r.loc));
-    }
-  }
-  return out as (K extends "cot" ? CoTRecord : InstructionRecord)[];
-}
-
-async function loadRecords(src: SftConfig["data"]["train"], split: "train" | "test"): Promise<CoTRecord[]> {
-  if (src.generate) return generateDataset({ ...src.generate, split });
-  return readFiles(src.files ?? [], "cot");
-}
-
-/**
- * One record in the qa template: direct ("Q: …\nA:" → " #### N") or step by step (the trigger,
- * then the chain). The prompts are `evaluate`'s zero and zero-cot prompts (eval/prompting.ts),
- * so accuracy measures what was trained.
- */
-export function qaExample(r: CoTRecord, direct: boolean): Example {
-  const answer = answerLine(r.answer);
-  const chain = r.chain_of_thought.trimEnd();
-  return direct || chain === ""
-    ? { prompt: `Q: ${r.question.trim()}\nA:`, target: ` ${answer}` }
-    : { prompt: `Q: ${r.question.trim()}\nA: Let's think step by step.`, target: ` ${chain}\n${answer}` };
-}
-
-function qaExamples(records: readonly CoTRecord[], directFraction: number, rng: Rng): Example[] {
-  const direct = planDirect(records.length, directFraction, rng);
-  return records.map((r, i) => qaExample(r, direct[i]!));
-}
-
-/** The text examples (prompt + target) of a run's records in the config's template (see config.ts `template`). */
-export function formatAll(
-  config: SftConfig,
-  records: readonly CoTRecord[],
-  instructions: readonly InstructionRecord[],
-  tokenizer: Tokenizer | null,
-  seed: number,
-): Example[] {
-  const d = config.data;
-  const rng = new Rng(deriveSeed(seed, "format"));
-  if (d.template === "raw") {
-    const direct = planDirect(records.length, d.directFraction, rng);
-    const docs = records.map((r, i) => {
-      const chain = r.chain_of_thought.trim();
-      const body = direct[i] || chain === "" ? "" : `${chain}\n`;
-      return { prompt: "", target: `${r.question.trim()}\n${body}${answerLine(r.answer)}` };
-    });
-    const inst = instructions.map((r) => ({
-      prompt: "",
-      target: `${r.input ? `${r.instruction}\n\n${r.input}` : r.instruction}\n${r.output}`,
-    }));
-    return [...docs, ...inst];
-  }
-  if (d.template === "qa") {
-    const inst = instructions.map((r) => ({
-      prompt: `Q: ${r.input ? `${r.instruction}\n\n${r.input}` : r.instruction}\nA:`,
-      target: ` ${r.output}`,
-    }));
-    return [...qaExamples(records, d.directFraction, rng), ...inst];
-  }
-  let template: Template = plainTemplate();
-  if (d.template === "chat") {
-    if (!tokenizer) throw new Error("data.template: chat needs a tokenizer with a chat template");
-    template = chatTemplateOf(tokenizer);
-  }
-  const opts = {
-    template,
-    trigger: d.trigger,
-    directFraction: d.directFraction,
-    ...(d.phrasings ? {} : { phrasings: [], directPhrasings: [] }),
-  };
-  return formatDataset([...records, ...instructions], opts, rng).examples.map(({ prompt, target }) => ({
-    prompt,
-    target,
-  }));
-}
-
-/** Rows → a fixed-shape micro-batch: ids = x[0..T), targets = x[1..T], mask = loss_mask[1..T]. */
-export function toMicroBatch(rows: readonly TokenizedExample[], seqLen: number, padId: number): MicroBatch {
-  const B = rows.length;
-  const ids = new Int32Array(B * seqLen).fill(padId);
-  const targets = new Int32Array(B * seqLen).fill(padId);
-  const mask = new Float32Array(B * seqLen);
-  let targetTokens = 0;
-  rows.forEach((ex, b) => {
-    const n = ex.input_ids.length;
-    if (n > seqLen + 1) throw new Error(`toMicroBatch: example of ${n} tokens exceeds seqLen + 1 = ${seqLen + 1}`);
-    for (let t = 0; t < n - 1; t++) {
-      ids[b * seqLen + t] = ex.input_ids[t]!;
-      targets[b * seqLen + t] = ex.input_ids[t + 1]!;
-      mask[b * seqLen + t] = ex.loss_mask[t + 1]!;
-      targetTokens += ex.loss_mask[t + 1]!;
-    }
-  });
-  return { rows: B, seqLen, ids, targets, mask, targetTokens };
-}
-
-/**
- * The input length T of a micro-batch: seqLen, or with padMultiple m > 0 the smallest multiple
- * of m that holds the longest row's n − 1 inputs, capped at seqLen.
- */
-export function paddedLength(rows: readonly TokenizedExample[], seqLen: number, padMultiple: number): number {
-  if (padMultiple <= 0) return seqLen;
-  const longest = rows.reduce((m, r) => Math.max(m, r.input_ids.length - 1), 1);
-  return Math.min(seqLen, Math.ceil(longest / padMultiple) * padMultiple);
-}
-
-/** Example indices of optimizer step `step` (see the header): a pure function of (seed, step). */
-export function stepIndices(seed: number, step: number, perStep: number, n: number): number[] {
-  const perms = new Map<number, number[]>();
-  const out: number[] = [];
-  for (let i = step * perStep; i < (step + 1) * perStep; i++) {
-    const epoch = Math.floor(i / n);
-    let perm = perms.get(epoch);
-    if (!perm) {
-      perm = new Rng(deriveSeed(seed, "data", epoch)).shuffle(Array.from({ length: n }, (_, j) => j));
-      perms.set(epoch, perm);
-    }
-    out.push(perm[i % n]!);
-  }
-  return out;
-}
-
-async function buildTokenizer(config: SftConfig, runDir: string, trainTexts: () => string[]): Promise<Tokenizer> {
-  if (config.model) return Tokenizer.fromDir(config.model);
-  const spec = config.init!.tokenizer;
-  if (typeof spec === "string") return Tokenizer.fromDir(spec);
-  const dir = join(runDir, "tokenizer");
-  try {
-    return await Tokenizer.fromDir(dir);
-  } catch {
-    const tmp = `${dir}.tmp`;
-    await rm(tmp, { recursive: true, force: true });
-    await saveTokenizer(tmp, trainBpe(trainTexts(), { vocabSize: spec.vocabSize, splitDigits: spec.splitDigits }));
-    await rm(dir, { recursive: true, force: true });
-    await rename(tmp, dir);
-    return Tokenizer.fromDir(dir);
-  }
-}
-
-async function buildModel(config: SftConfig, tokenizer: Tokenizer): Promise<{ model: Model; tokenizerDir?: string }> {
-  if (config.model) return { model: await loadModel(config.model), tokenizerDir: config.model };
-  const i = config.init!;
-  const mc = configFromSizes({
-    arch: i.arch,
-    vocabSize: tokenizer.vocabSize,
-    hiddenSize: i.hidden,
-    numLayers: i.layers,
-    numHeads: i.heads,
-    numKvHeads: i.kvHeads,
-    intermediateSize: i.intermediate,
-    maxPositionEmbeddings: i.maxPositions ?? Math.max(config.batch.seqLen + config.eval.maxNewTokens, 64) * 2,
-    bosTokenId: tokenizer.bosId,
-    eosTokenIds: tokenizer.eosId === null ? [] : [tokenizer.eosId],
-    padTokenId: tokenizer.padId,
-  });
-  return { model: { config: mc, params: initParams(mc, { seed: config.seed, std: i.std }), hfConfig: toHfConfig(mc) } };
-}
-
-/** What is trained and how the model's weights are built from it (see the header). */
-interface FineTune {
-  kind: "full" | "lora" | "qlora";
-  trainable: Params;
-  frozen: Params;
-  /** Absent for full fine-tuning (identity). */
-  materialize?: Materialize;
-  adapter?: LoraAdapter;
-  /** QLoRA: how to dequantise `frozen`. */
-  meta?: Record<string, QuantMeta>;
-  /** One line for the log. */
-  describe: string;
-}
-
-const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
-
-/** Full: the model is trainable. LoRA/QLoRA: freeze the base (quantised for QLoRA), train an adapter. */
-async function setupFineTune(config: SftConfig, model: Model): Promise<FineTune> {
-  const l = config.lora;
-  if (!l) return { kind: "full", trainable: model.params, frozen: {}, describe: "full fine-tuning" };
-  const opts: LoraOptions = { r: l.r, dropout: l.dropout, seed: config.seed };
-  if (l.alpha !== undefined) opts.alpha = l.alpha;
-  if (l.targetModules !== undefined) opts.targetModules = l.targetModules;
-  const baseCount = paramNames(model.params).reduce((n, k) => n + model.params[k]!.size, 0);
-  const head = (a: LoraAdapter) =>
-    `LoRA r=${a.config.r} alpha=${a.config.alpha} on ${Object.keys(a.params).length / 2} modules, base of ${baseCount.toLocaleString("en-US")} params frozen`;
-  if (!l.quant) {
-    const s = setupLora(model.params, opts);
-    return { kind: "lora", ...s, describe: `${head(s.adapter)} (float32 ${mib(s.frozenBytes)})` };
-  }
-  const s = await setupQlora(model.params, { ...opts, quant: { bits: l.quant.bits, block: l.quant.block } });
-  // The frozen tree holds its own quantised copies (and refs to the vectors): drop the float32 base.
-  disposeTree(model.params);
-  model.params = {};
-  return {
-    kind: "qlora",
-    trainable: s.trainable,
-    frozen: s.frozen,
-    materialize: s.materialize,
-    adapter: s.adapter,
-    meta: s.meta,
-    describe: `Q${head(s.adapter)} (${l.quant.bits === 4 ? "NF4" : "int8"} block ${l.quant.block}: ${mib(s.frozenBytes)})`,
-  };
-}
-
-async function appendLine(path: string, obj: unknown): Promise<void> {
-  await writeFile(path, `${JSON.stringify(obj)}\n`, { flag: "a" });
-}
-
-/** Drop metrics lines past `step` (a resumed run rewrites what the killed one wrote after its checkpoint). */
-async function truncateJsonl(path: string, step: number): Promise<void> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch {
-    return;
-  }
-  const kept = text
-    .split("\n")
-    .filter((l) => l.trim() !== "")
-    .filter((l) => {
-      try {
-        return (JSON.parse(l) as { step?: number }).step! <= step;
-      } catch {
-        return false;
-      }
-    });
-  await writeFile(path, kept.map((l) => `${l}\n`).join(""));
+/** The run folder of a config: `out`, else runs/<name>. */
+export function sftRunDir(config: SftConfig): string {
+  return runDirOf(config, "sft");
 }
 
 /** Run SFT as the config says (see the header). */
 export async function runSft(config: SftConfig, opts: SftOptions = {}): Promise<SftResult> {
   const started = performance.now();
   await initEngine();
-  const runDir = runDirOf(config);
-  await mkdir(runDir, { recursive: true });
+  const runDir = sftRunDir(config);
   const progressStream = opts.stream ?? process.stderr;
   const say = (line: string) => progressStream.write(`${line}\n`);
+  const mode: OpenMode = opts.resume ? "resume" : opts.overwrite ? "overwrite" : "new";
+  const session = await openSession({
+    dir: runDir,
+    kind: "sft",
+    name: config.name ?? "sft",
+    mode,
+    model: config.model ?? `init (${config.init!.arch}, hidden ${config.init!.hidden}, ${config.init!.layers} layers)`,
+    data: describeSource(config.data.train),
+    say,
+    ...(opts.signals === undefined ? {} : { signals: opts.signals }),
+  });
+  const finished = session.run.alreadyFinished;
+  if (finished) {
+    await session.run.close();
+    say(`sft: ${runDir} already finished (${finished.steps?.done ?? "?"} steps, ${finished.ended}); nothing to do`);
+    const steps = finished.steps?.done ?? 0;
+    return { runDir, status: { kind: "done" }, step: steps, totalSteps: steps, evals: [], seconds: 0 };
+  }
+  try {
+    return await train(config, opts, runDir, session, say, started);
+  } catch (err) {
+    await session.finish({ kind: "failed", message: (err as Error).message });
+    throw err;
+  }
+}
 
+async function train(
+  config: SftConfig,
+  opts: SftOptions,
+  runDir: string,
+  session: Awaited<ReturnType<typeof openSession>>,
+  say: (line: string) => void,
+  started: number,
+): Promise<SftResult> {
   // Data → text examples → tokens.
   const trainRecords = await loadRecords(config.data.train, "train");
   const evalRecords = await loadRecords(config.data.eval, "test");
@@ -395,14 +154,14 @@ export async function runSft(config: SftConfig, opts: SftOptions = {}): Promise<
   }
 
   // Model, optimizer, schedule.
-  const { model, tokenizerDir } = await buildModel(config, tokenizer);
-  const ft = await setupFineTune(config, model);
-  const optimizer = adamw({
-    beta1: config.optim.betas[0],
-    beta2: config.optim.betas[1],
-    eps: config.optim.eps,
-    weightDecay: config.optim.weightDecay,
-  });
+  const model: Model = await startingModel(
+    config,
+    tokenizer,
+    config.seed,
+    Math.max(config.batch.seqLen + config.eval.maxNewTokens, 64) * 2,
+  );
+  const ft = await setupFineTune(config.lora, model, config.seed);
+  const optimizer = optimizerOf(config.optim);
   const schedule =
     opts.schedule ??
     makeSchedule({
@@ -417,27 +176,22 @@ export async function runSft(config: SftConfig, opts: SftOptions = {}): Promise<
   let state = optimizer.init(trainable);
   let startStep = 0;
   let rng = new Rng(deriveSeed(config.seed, "train"));
-  const metricsPath = join(runDir, METRICS_FILE);
   if (opts.resume) {
-    const latest = await latestCheckpoint(runDir);
-    if (latest) {
-      const ck = await loadCheckpoint(latest.dir, optimizer, trainable);
+    const ck = await session.restore(optimizer, trainable);
+    if (ck) {
       disposeTree(trainable);
       disposeTree(state);
       trainable = ck.trainable;
       state = ck.state;
       startStep = ck.training.step;
       rng = new Rng(ck.training.rng);
-      say(`sft: resuming from ${latest.dir} (step ${startStep}/${totalSteps})`);
-    } else say(`sft: --resume: no checkpoint in ${runDir}; starting from step 0`);
-  } else {
-    await rm(join(runDir, "checkpoints"), { recursive: true, force: true });
+      say(`sft: resuming from ${ck.dir} (step ${startStep}/${totalSteps})`);
+    } else say(`sft: --resume: no intact checkpoint in ${runDir}; starting from step 0`);
   }
-  for (const f of [METRICS_FILE, SAMPLES_FILE, EVAL_FILE]) await truncateJsonl(join(runDir, f), startStep);
-  await writeFile(
-    join(runDir, "config.yaml"),
-    toYaml({ ...config, derived: { totalSteps, trainExamples: N, heldOutExamples: held.examples.length } }),
-  );
+  await session.run.writeConfig({
+    ...config,
+    derived: { totalSteps, trainExamples: N, heldOutExamples: held.examples.length },
+  });
   const nParams = paramNames(trainable).reduce((n, k) => n + trainable[k]!.size, 0);
   say(
     `sft: ${model.config.modelType} ${nParams.toLocaleString("en-US")} trainable params (${ft.describe}); ${N} train / ${held.examples.length} held-out examples; ` +
@@ -445,20 +199,17 @@ export async function runSft(config: SftConfig, opts: SftOptions = {}): Promise<
   );
 
   const fns = makeStepFunctions({
-    config: model.config,
+    objective: tokenNllObjective(model.config),
     optimizer,
     clip: config.optim.clip,
     ...(ft.materialize ? { materialize: ft.materialize } : {}),
   });
-  /** The model's weights for `trainable` (owned by the caller; not consuming `trainable`). */
-  const weightsOf = (params: Params): Params =>
-    ft.materialize ? ft.materialize({ ...keepTree(params) }, { ...keepTree(frozen) }) : params;
   const evals: EvalPoint[] = [];
   const progress = makeProgress({
     total: totalSteps,
     start: startStep,
     every: config.logEvery,
-    stream: progressStream,
+    stream: opts.stream ?? process.stderr,
   });
   const evalRecordsForAcc = evalRecords.slice(0, config.eval.n);
 
@@ -466,10 +217,9 @@ export async function runSft(config: SftConfig, opts: SftOptions = {}): Promise<
     const { loss } = heldBatches.length ? await heldOutLoss(fns, params, frozen, heldBatches) : { loss: Number.NaN };
     let accuracy: number | null = null;
     if (evalRecordsForAcc.length > 0) {
-      const weights = weightsOf(params);
-      const evalModel: Model = { ...model, params: weights };
+      const weights = weightsOf(ft, params);
       const res = await evaluate({
-        model: evalModel,
+        model: { ...model, params: weights },
         tokenizer,
         records: evalRecordsForAcc,
         maxNewTokens: config.eval.maxNewTokens,
@@ -479,7 +229,7 @@ export async function runSft(config: SftConfig, opts: SftOptions = {}): Promise<
       });
       accuracy = res.report.accuracy_strict;
       for (const ex of res.examples.slice(0, config.eval.samples)) {
-        await appendLine(join(runDir, SAMPLES_FILE), {
+        await session.run.append(SAMPLES_FILE, {
           step,
           question: ex.question,
           gold: ex.gold,
@@ -490,15 +240,25 @@ export async function runSft(config: SftConfig, opts: SftOptions = {}): Promise<
     }
     const point = { step, loss, perplexity: Math.exp(loss), accuracy };
     evals.push(point);
-    await appendLine(join(runDir, EVAL_FILE), point);
+    await session.run.append(EVAL_FILE, point);
     progress.log(
       `eval step ${step}: held-out loss ${loss.toFixed(4)} ppl ${point.perplexity.toFixed(2)}` +
         (accuracy === null ? "" : ` accuracy ${(100 * accuracy).toFixed(1)}% of ${evalRecordsForAcc.length}`),
     );
   };
 
+  const checkpoint = (step: number, params: Params, st: typeof state) =>
+    session.save(
+      step,
+      params,
+      optimizer,
+      st,
+      { dataPosition: step, rng: rng.state(), seed: config.seed },
+      config.checkpoint.keep,
+    );
   if (startStep === 0) await runEval(0, trainable);
   const ckEvery = config.checkpoint.every;
+  let lastLoss: number | null = null;
   const result = await trainLoop({
     fns,
     trainable,
@@ -508,58 +268,68 @@ export async function runSft(config: SftConfig, opts: SftOptions = {}): Promise<
     totalSteps,
     schedule,
     batchesFor,
+    shouldStop: session.shouldStop,
     onMetrics: async (m: StepMetrics) => {
-      await appendLine(metricsPath, m);
-      progress.update(m);
+      const row = {
+        step: m.step,
+        loss: m.loss,
+        lr: m.lr,
+        tokens: m.count,
+        tokens_per_s: m.count / Math.max(m.seconds, 1e-9),
+        grad_norm: m.grad_norm,
+      };
+      lastLoss = m.loss;
+      await session.run.append(METRICS_FILE, row);
+      progress.update(
+        m.step,
+        `loss ${m.loss.toFixed(4)} lr ${m.lr.toExponential(2)} |g| ${m.grad_norm.toFixed(3)} ${Math.round(row.tokens_per_s)} tok/s`,
+      );
     },
     afterStep: async (step, params, st) => {
-      if ((ckEvery > 0 && step % ckEvery === 0) || step === totalSteps) {
-        await saveCheckpoint(runDir, {
-          trainable: params,
-          optimizer,
-          state: st,
-          training: { step, dataPosition: step, rng: rng.state(), seed: config.seed },
-        });
-        await pruneCheckpoints(runDir, config.checkpoint.keep);
-      }
+      // Eval rows of a step before its checkpoint (see the header).
       if ((config.eval.every > 0 && step % config.eval.every === 0) || step === totalSteps) await runEval(step, params);
+      if ((ckEvery > 0 && step % ckEvery === 0) || step === totalSteps) await checkpoint(step, params, st);
     },
   });
   progress.done();
-  if (result.status.kind === "diverged") {
-    const last = await latestCheckpoint(runDir);
-    say(
-      `sft: stopped: ${result.status.message}. Last good checkpoint: ${last ? last.dir : "none (no checkpoint was written yet)"}`,
-    );
-  } else {
-    const finalDir = join(runDir, "final");
-    await rm(finalDir, { recursive: true, force: true });
-    const tokSrc =
-      tokenizerDir ?? (typeof config.init?.tokenizer === "string" ? config.init.tokenizer : join(runDir, "tokenizer"));
-    if (ft.adapter) {
-      const adapter: LoraAdapter = { config: ft.adapter.config, params: result.trainable };
-      // QLoRA merges onto the dequantised base (the weights the adapter was trained against; see the header).
-      const base = ft.meta ? dequantizedBase(frozen, ft.meta) : model.params;
-      try {
-        await saveMergedModel(finalDir, { ...model, params: base }, adapter, { tokenizerFrom: tokSrc });
-      } finally {
-        if (ft.meta) disposeTree(base);
-      }
-      await saveAdapter(join(finalDir, ADAPTER_DIR), adapter, { baseModelNameOrPath: config.model ?? null });
+  const last = evals[evals.length - 1];
+  const figures = {
+    train_loss: lastLoss,
+    eval_loss: last && Number.isFinite(last.loss) ? last.loss : null,
+    eval_accuracy: last?.accuracy ?? null,
+  };
+  const steps = { done: result.step, total: totalSteps };
+  try {
+    if (result.status.kind === "diverged") {
+      say(
+        `sft: stopped: ${result.status.message}. Last good checkpoint: ${session.savedStep === null ? "none (no checkpoint was written yet)" : `step-${session.savedStep}`}`,
+      );
+    } else if (result.status.kind === "stopped") {
+      if (session.savedStep !== result.step) await checkpoint(result.step, result.trainable, result.state);
+      say(`sft: stopped at step ${result.step}/${totalSteps}, checkpoint saved. Resume with: ${resumeCommand()}`);
     } else {
-      await saveModel(finalDir, { ...model, params: result.trainable }, { tokenizerFrom: tokSrc });
+      const tokSrc =
+        config.model ??
+        (typeof config.init?.tokenizer === "string" ? config.init.tokenizer : join(runDir, TOKENIZER_DIR));
+      const finalDir = await exportFinal(runDir, ft, model, result.trainable, {
+        tokenizerFrom: tokSrc,
+        baseModelNameOrPath: config.model ?? null,
+      });
+      say(`sft: done, ${totalSteps} steps in ${((performance.now() - started) / 1000).toFixed(1)} s -> ${finalDir}`);
     }
+    await session.finish(result.status, {
+      figures,
+      steps,
+      outputs:
+        result.status.kind === "done" ? { final: "final", ...(ft.adapter ? { adapter: "final/adapter" } : {}) } : {},
+    });
+  } finally {
     disposeTree(result.trainable);
-    say(`sft: done, ${totalSteps} steps in ${((performance.now() - started) / 1000).toFixed(1)} s -> ${finalDir}`);
+    disposeTree(result.state);
+    disposeFineTune(ft, model);
+    fns.dispose();
+    releaseCompiled(model.config);
   }
-  if (result.status.kind === "diverged") disposeTree(result.trainable);
-  disposeTree(result.state);
-  if (ft.kind !== "full") {
-    disposeTree(frozen);
-    disposeTree(model.params); // LoRA: the float base (frozen held extra refs); QLoRA: already {}
-  }
-  fns.dispose();
-  releaseCompiled(model.config);
   return {
     runDir,
     status: result.status,
