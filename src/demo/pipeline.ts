@@ -20,7 +20,7 @@
  */
 
 import { mkdir, readFile, rename, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { writeJsonlAtomic } from "../data/readers.ts";
 import type { CoTRecord } from "../data/records.ts";
 import { generateDataset } from "../data/tasks/index.ts";
@@ -31,8 +31,8 @@ import { type EvalExample, EXAMPLES_FILE, SUMMARY_FILE } from "../eval/run.ts";
 import { saveModel } from "../model/checkpoint.ts";
 import { configFromSizes, toHfConfig } from "../model/config.ts";
 import { initParams } from "../model/model.ts";
-import { EVAL_FILE, METRICS_FILE } from "../runs/layout.ts";
-import { readSummary } from "../runs/run.ts";
+import { EVAL_FILE, FINAL_DIR, METRICS_FILE, SUMMARY_FILE as RUN_SUMMARY } from "../runs/layout.ts";
+import { openRun, readSummary } from "../runs/run.ts";
 import { machine, versions } from "../runs/version.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { saveTokenizer, trainBpe } from "../tokenizer/train-bpe.ts";
@@ -138,6 +138,42 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       );
     }
   } else await writeTextAtomic(settingsPath, `${JSON.stringify(s, null, 2)}\n`);
+  // The demo is a run like any other (runs/run.ts): locked while it runs, always resumed, and
+  // its summary.json carries the common head (kind "demo", status, model, figures) that the
+  // dashboard reads, with the demo's own fields beside it.
+  const run = await openRun({
+    dir: out,
+    kind: "demo",
+    name: basename(out),
+    mode: "resume",
+    model: s.base.kind === "pretrained" ? s.base.dir : `scratch (initialised from seed ${s.seed})`,
+    data: [join(out, "data")],
+  });
+  try {
+    const summary = await demoStages(opts, log);
+    const results = summary.results;
+    const finished = await run.finish("finished", {
+      figures: Object.fromEntries(VARIANTS.map((v) => [`${v}_accuracy`, results[v].accuracy_strict])),
+      outputs: {
+        report: "report.html",
+        ...Object.fromEntries(VARIANTS.map((v) => [v, join(v, FINAL_DIR)])),
+      },
+      extra: summary as unknown as Record<string, unknown>,
+    });
+    return {
+      summary: finished as unknown as DemoSummary,
+      summaryPath: join(out, RUN_SUMMARY),
+      reportPath: join(out, "report.html"),
+    };
+  } catch (err) {
+    await run.finish("failed", { message: (err as Error).message });
+    throw err;
+  }
+}
+
+/** Steps 1–6 of the header inside the locked run folder; returns the demo's own summary fields. */
+async function demoStages(opts: DemoOptions, log: (line: string) => void): Promise<DemoSummary> {
+  const { out, settings: s } = opts;
   const stagesPath = join(out, "stages.json");
   const stages: Stages = (await exists(stagesPath)) ? await readJson<Stages>(stagesPath) : {};
   const timed = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
@@ -298,11 +334,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     total_seconds: sum(Object.values(stages)),
     finished: new Date().toISOString(),
   };
-  const summaryPath = join(out, "summary.json");
-  const reportPath = join(out, "report.html");
-  await writeTextAtomic(summaryPath, `${JSON.stringify(summary, null, 2)}\n`);
-  await writeTextAtomic(reportPath, renderReport(summary, reports));
-  return { summary, summaryPath, reportPath };
+  await writeTextAtomic(join(out, "report.html"), renderReport(summary, reports));
+  return summary;
 }
 
 interface StageHooks {
