@@ -14,6 +14,13 @@
  * average) during the timed runs (see contention.ts), the timed runs are done
  * again once the machine is quiet, up to `attempts` times; the quietest attempt
  * is kept and its contention reported.
+ *
+ * Clock: wall time by default. `STEPWISE_BENCH_CLOCK=cpu` (`npm run bench --
+ * --clock cpu`, inherited by every child and peer) times each run by the CPU
+ * time of the whole process instead (all its threads), and makes one attempt:
+ * on a machine whose other work cannot be waited out, a 1-thread figure then
+ * still measures the code. A figure on k threads becomes work per CPU-second,
+ * not throughput, so only 1-thread figures compare with wall-clock ones.
  */
 import { waitForQuiet, watchContention } from "./contention.ts";
 
@@ -41,6 +48,23 @@ export interface Measurement {
   attempts: number;
 }
 
+export type Clock = "wall" | "cpu";
+
+/** The clock every measurement in this process uses (STEPWISE_BENCH_CLOCK, default wall). */
+export function benchClock(): Clock {
+  const raw = process.env.STEPWISE_BENCH_CLOCK ?? "";
+  if (raw === "" || raw === "wall") return "wall";
+  if (raw === "cpu") return "cpu";
+  throw new Error(`STEPWISE_BENCH_CLOCK must be wall or cpu, got "${raw}"`);
+}
+
+/** Seconds on the chosen clock: the process's user + system CPU time, or wall time. */
+function now(clock: Clock): number {
+  if (clock === "wall") return performance.now() / 1e3;
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
+}
+
 export const DEFAULT_MEASURE: Required<MeasureOptions> = {
   warmup: 3,
   minReps: 5,
@@ -60,7 +84,8 @@ export function median(xs: readonly number[]): number {
 
 /** Time `run` by the protocol above. */
 export async function measure(run: () => Promise<void>, opts: MeasureOptions = {}): Promise<Measurement> {
-  const o = { ...DEFAULT_MEASURE, ...opts };
+  const clock = benchClock();
+  const o = { ...DEFAULT_MEASURE, ...opts, ...(clock === "cpu" ? { attempts: 1 } : {}) };
   for (let i = 0; i < o.warmup; i++) await run();
   let kept: Measurement | null = null;
   for (let attempt = 1; attempt <= o.attempts; attempt++) {
@@ -69,9 +94,9 @@ export async function measure(run: () => Promise<void>, opts: MeasureOptions = {
     const times: number[] = [];
     let total = 0;
     while (times.length < o.maxReps && (times.length < o.minReps || total < o.minSeconds)) {
-      const t0 = performance.now();
+      const t0 = now(clock);
       await run();
-      const dt = (performance.now() - t0) / 1e3;
+      const dt = now(clock) - t0;
       times.push(dt);
       total += dt;
     }

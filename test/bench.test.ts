@@ -4,6 +4,7 @@ import { describe, test } from "node:test";
 import { promisify } from "node:util";
 import { peerRatios, threadSpeedups } from "../bench/derive.ts";
 import { median } from "../bench/measure.ts";
+import { sideBySide } from "../bench/table.ts";
 import { type Figure, FigureError, formatFigure, parseFigure } from "../bench/types.ts";
 
 const run = promisify(execFile);
@@ -62,6 +63,23 @@ describe("bench harness", () => {
         [{ size: 1024, threads: 2 }, 38 / 160],
       ],
     );
+  });
+
+  test("the side-by-side table pairs each side's best thread count and skips ratios", () => {
+    const figures = [
+      fig("stepwise", 1024, 1, 40),
+      fig("stepwise", 1024, 2, 30), // slower on 2 threads: 1 thread is stepwise's best
+      fig("pytorch", 1024, 1, 80),
+      fig("pytorch", 1024, 2, 160),
+      fig("stepwise/pytorch", 1024, 1, 0.5), // a ratio figure: not a row of its own
+      fig("stepwise", 512, 2, 25), // no peer: no ratio
+    ];
+    const lines = sideBySide(figures).split("\n");
+    assert.equal(lines.length, 4);
+    assert.match(lines[0]!, /stepwise \(1 \/ 2 threads\)/);
+    assert.equal(lines[2], "| matmul | size 1024 | GFLOP/s | 40.0 / 30.0 | 80.0 / 160 | **0.25×** (1 vs 2 threads) |");
+    assert.equal(lines[3], "| matmul | size 512 | GFLOP/s | – / 25.0 | – / – | – |");
+    assert.equal(sideBySide([]), "");
   });
 
   test("median of odd and even lists", () => {

@@ -56,7 +56,14 @@ def wait_for_quiet(max_other_cores, timeout_seconds=30.0):
 def measure(
     run, warmup=3, min_reps=5, min_seconds=1.0, max_reps=10_000, max_other_cores=0.2, attempts=3, quiet_seconds=30.0
 ):
-    """Returns (median seconds, best seconds, reps, other cores or None, attempts)."""
+    """Returns (median seconds, best seconds, reps, other cores or None, attempts).
+
+    STEPWISE_BENCH_CLOCK=cpu (as in bench/measure.ts): time by this process's CPU time
+    (all threads) and make one attempt."""
+    clock = time.perf_counter
+    if os.environ.get("STEPWISE_BENCH_CLOCK", "wall") == "cpu":
+        clock = time.process_time
+        attempts = 1
     for _ in range(warmup):
         run()
     kept = None
@@ -67,9 +74,9 @@ def measure(
         times = []
         total = 0.0
         while len(times) < max_reps and (len(times) < min_reps or total < min_seconds):
-            t0 = time.perf_counter()
+            t0 = clock()
             run()
-            dt = time.perf_counter() - t0
+            dt = clock() - t0
             times.append(dt)
             total += dt
         others = other_cores(start, cpu_sample())
