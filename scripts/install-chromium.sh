@@ -18,5 +18,5 @@ SUDO=()
 if [ "$(id -u)" -ne 0 ]; then SUDO=(sudo); fi
 echo "install-chromium: installing Debian's chromium" >&2
 "${SUDO[@]}" apt-get update
-"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
 /usr/bin/chromium --version >&2
