@@ -58,10 +58,12 @@ const str = (v: unknown): string | null => (typeof v === "string" ? v : typeof v
 const num = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : null);
 const first = (r: Json, keys: readonly string[]): unknown => keys.map((k) => r[k]).find((v) => v !== undefined);
 
+const CORRECT = ["correct", "correct_strict", "is_correct"] as const;
+
 /** One row of samples.jsonl or examples.jsonl as the page shows it. */
 export function sampleView(r: Json, row: number): SampleView {
   const completion = str(first(r, ["completion", "output", "response"])) ?? "";
-  const correct = first(r, ["correct", "correct_strict", "is_correct"]);
+  const correct = first(r, CORRECT);
   const rewards: Record<string, number | null> = {};
   const rw = r["rewards"];
   if (rw && typeof rw === "object" && !Array.isArray(rw)) {
@@ -95,7 +97,7 @@ function stepsView(v: unknown, completion: string): StepsView | null {
   };
 }
 
-function matches(s: SampleView, f: SampleFilter): boolean {
+function matches(s: FilterFields, f: SampleFilter): boolean {
   if (f.correct === "correct" && s.correct !== true) return false;
   if (f.correct === "incorrect" && s.correct !== false) return false;
   if (f.task !== null && s.task !== f.task) return false;
@@ -116,12 +118,15 @@ export async function pageSamples(
   let total = 0;
   let row = 0;
   for await (const r of streamJsonl(path)) {
-    const s = sampleView(r, row++);
-    if (s.task !== null) tasks.add(s.task);
-    if (s.step !== null) steps.add(s.step);
-    if (!matches(s, filter)) continue;
-    if (total >= offset && items.length < limit) items.push(s);
-    total++;
+    // Only the fields the filter reads; the full view is built for the rows on the page.
+    const head = filterFields(r);
+    if (head.task !== null) tasks.add(head.task);
+    if (head.step !== null) steps.add(head.step);
+    if (matches(head, filter)) {
+      if (total >= offset && items.length < limit) items.push(sampleView(r, row));
+      total++;
+    }
+    row++;
   }
   return {
     total,
@@ -131,4 +136,11 @@ export async function pageSamples(
     tasks: [...tasks].sort(),
     steps: [...steps].sort((a, b) => a - b),
   };
+}
+
+type FilterFields = Pick<SampleView, "correct" | "task" | "step">;
+
+function filterFields(r: Json): FilterFields {
+  const correct = first(r, CORRECT);
+  return { correct: typeof correct === "boolean" ? correct : null, task: str(r["task"]), step: num(r["step"]) };
 }

@@ -113,13 +113,17 @@ function follow(path, onRows, gen) {
   const offsets = { metrics: 0, eval: 0, alerts: 0 };
   const tick = async () => {
     if (gen !== generation) return;
-    for (const log of Object.keys(offsets)) {
-      const page = await api("/api/log", { run: path, log, offset: offsets[log] }).catch(() => null);
-      if (!page || gen !== generation) continue;
+    const logs = Object.keys(offsets);
+    const pages = await Promise.all(
+      logs.map((log) => api("/api/log", { run: path, log, offset: offsets[log] }).catch(() => null)),
+    );
+    logs.forEach((log, i) => {
+      const page = pages[i];
+      if (!page || gen !== generation) return;
       if (page.restarted) onRows(log, null); // the log was cut back (a resume): start again
       offsets[log] = page.next;
       if (page.rows.length) onRows(log, page.rows);
-    }
+    });
     if (gen === generation) setTimeout(tick, POLL_MS);
   };
   return tick();
@@ -128,32 +132,31 @@ function follow(path, onRows, gen) {
 async function showRun(path, tab) {
   const gen = ++generation;
   where.textContent = path || ".";
-  const { runs } = await api("/api/runs");
-  const run = runs.find((r) => r.path === path);
-  if (!run) {
-    view.replaceChildren(h("p", {}, `no run ${path}`));
-    return;
-  }
   const tabs = ["curves", "samples", "eval", "alerts"];
+  const head = h("p", {});
   const nav = h(
     "nav",
     { class: "tabs" },
     tabs.map((t) => h("a", { href: runHash(path, t), class: t === tab ? "on" : null }, t)),
   );
   const body = h("div", { id: "tab" });
-  view.replaceChildren(
-    h(
-      "p",
-      {},
-      h("b", {}, run.name),
-      ` · ${run.kind} · `,
-      h("span", { class: `status-${run.status}` }, run.status),
-      run.model ? ` · ${run.model}` : "",
-    ),
-    nav,
-    body,
+  view.replaceChildren(head, nav, body);
+  // Curves need only the path: start reading the logs while the run's description loads.
+  const curves = tab === "curves" ? showCurves([{ path }], body, gen) : null;
+  const { runs } = await api("/api/runs");
+  const run = runs.find((r) => r.path === path);
+  if (!run) {
+    generation++;
+    view.replaceChildren(h("p", {}, `no run ${path}`));
+    return;
+  }
+  head.replaceChildren(
+    h("b", {}, run.name),
+    ` · ${run.kind} · `,
+    h("span", { class: `status-${run.status}` }, run.status),
+    run.model ? ` · ${run.model}` : "",
   );
-  if (tab === "curves") return showCurves([run], body, gen);
+  if (curves) return curves;
   if (tab === "samples") return showSamples(run, body, gen);
   if (tab === "eval") return showEval(run, body);
   if (tab === "alerts") return showAlerts(run, body);
