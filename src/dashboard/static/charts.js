@@ -154,6 +154,7 @@ export class ChartGrid {
       height: 200,
       legend: { show: this.runs.length > 1 },
       scales: { x: { time: false }, y: this.options.logy ? { distr: 3 } : {} },
+      axes: [{}, { values: (_u, splits) => splits.map(tick), size: 60 }],
       series: [
         { label: "step" },
         ...this.runs.map((r, i) => ({ label: r.label, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: true })),
@@ -163,6 +164,14 @@ export class ChartGrid {
     const u = new uPlot(opts, [[], ...this.runs.map(() => [])], el);
     return { el, u };
   }
+}
+
+/** An axis label: a learning rate of 3e-4 must not read "0". */
+function tick(v) {
+  if (v === null) return "";
+  if (v === 0) return "0";
+  const a = Math.abs(v);
+  return a < 1e-2 || a >= 1e6 ? v.toExponential(1) : String(Number(v.toPrecision(4)));
 }
 
 /** Loss first, then learning rate, then the rest by name. */
