@@ -3,6 +3,7 @@
  * `bench/NAME.ts` exporting a `Bench` (an async generator of figures) and add it
  * here.
  */
+import { dashboardBench } from "./dashboard.ts";
 import { evalBench } from "./eval.ts";
 import { generateBench } from "./generate.ts";
 import { matmul } from "./matmul.ts";
@@ -18,4 +19,5 @@ export const BENCHES: { readonly [name: string]: Bench } = {
   eval: evalBench,
   sft_memory: sftMemory,
   sft_step: sftStep,
+  dashboard: dashboardBench,
 };

@@ -1,4 +1,6 @@
+import { dirname } from "node:path";
 import type { Command } from "commander";
+import { dashboardHint } from "../dashboard/hint.ts";
 import { runDemo } from "../demo/pipeline.ts";
 import { DEFAULT_SETTINGS, type DemoSettings, QUICK_SETTINGS } from "../demo/settings.ts";
 import { formatResultsTable } from "../demo/table.ts";
@@ -52,7 +54,7 @@ export function registerDemo(program: Command): void {
           ...(opts.fresh ? { fresh: true } : {}),
         });
         console.log(formatResultsTable(summary));
-        console.log(`\n${summaryPath}\n${reportPath}`);
+        console.log(`\n${summaryPath}\n${reportPath}\n${dashboardHint(dirname(summaryPath))}`);
       },
     );
 }

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { dashboardHint } from "../dashboard/hint.ts";
 import { ADAPTERS, SOURCE_FORMATS, type SourceFormat } from "../data/adapters.ts";
 import { formatLocation } from "../data/errors.ts";
 import { readRecords } from "../data/readers.ts";
@@ -163,6 +164,7 @@ export function registerEval(program: Command): void {
         const written = flags.out ? await writeEvalOutputs(flags.out, { report, examples }) : [];
         if (flags.json) console.log(JSON.stringify(report));
         else console.log(`${reportTable(report)}\n${written.length ? `eval: -> ${written.join(", ")}` : ""}`.trim());
+        if (!flags.json && flags.out) console.log(dashboardHint(flags.out));
         return;
       }
       if (flags.model === undefined) throw new Error("eval: give --model DIR (or --predictions FILE)");
@@ -249,6 +251,7 @@ export function registerEval(program: Command): void {
               `${r.new_tokens} new tokens in ${r.seconds.toFixed(2)} s (${r.tokens_per_s.toFixed(0)} tokens/s)` +
               (written.length ? ` -> ${written.join(", ")}` : ""),
           );
+          if (flags.out) console.log(dashboardHint(flags.out));
         }
       } finally {
         disposeTree(model.params);

@@ -4,6 +4,7 @@
  */
 import { Command } from "commander";
 import { VERSION } from "../runs/version.ts";
+import { registerDashboard } from "./dashboard.ts";
 import { registerData } from "./data.ts";
 import { registerDemo } from "./demo.ts";
 import { registerEval } from "./eval.ts";
@@ -35,6 +36,7 @@ registerEval(program);
 registerScore(program);
 registerData(program);
 registerSft(program);
+registerDashboard(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -31,6 +31,9 @@ export const FINAL_DIR = "final";
 /** The PEFT adapter of a LoRA / QLoRA run, inside final/. */
 export const ADAPTER_DIR = "adapter";
 export const LOCK_FILE = ".lock";
+/** An evaluation's folder inside a run (the demo's cot/eval/), and the per-example file of any eval folder. */
+export const EVAL_DIR = "eval";
+export const EXAMPLES_FILE = "examples.jsonl";
 /** A tokenizer a run trained for itself (SFT's init.tokenizer: {vocabSize}). */
 export const TOKENIZER_DIR = "tokenizer";
 

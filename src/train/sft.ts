@@ -17,6 +17,7 @@
  */
 import { join } from "node:path";
 import { describeSource, optimizerOf } from "../config/blocks.ts";
+import { dashboardHint } from "../dashboard/hint.ts";
 import { tokenizeDataset } from "../data/tokenize.ts";
 import { initEngine } from "../engine/device.ts";
 import { disposeTree } from "../engine/memory.ts";
@@ -323,6 +324,7 @@ async function train(
       outputs:
         result.status.kind === "done" ? { final: "final", ...(ft.adapter ? { adapter: "final/adapter" } : {}) } : {},
     });
+    say(dashboardHint(runDir));
   } finally {
     disposeTree(result.trainable);
     disposeTree(result.state);
