@@ -1,6 +1,6 @@
 /**
  * The dashboard in a real browser: Debian's chromium driven by playwright-core (no browser
- * download). scripts/install-chromium.sh installs it, and .ci/run calls that script, so CI
+ * download). scripts/install-chromium.sh installs it, and npm's pretest hook runs it under CI, so CI
  * always has it; on a machine without it these tests are skipped with one line that says how
  * to install it (and fail under CI=true, where its absence is a broken set-up).
  */
@@ -36,7 +36,7 @@ describe("dashboard in chromium", { skip }, () => {
   let browser: Browser;
   let page: Page;
   before(async () => {
-    assert.ok(present, `${CHROMIUM} not found under CI: .ci/run must run scripts/install-chromium.sh`);
+    assert.ok(present, `${CHROMIUM} not found under CI: npm test's pretest hook (scripts/install-chromium.sh --ci) should have installed it`);
     base = await mkdtemp(join(tmpdir(), "stepwise-dash-browser-"));
     ({ root } = await writeFixtureRuns(base));
     d = await startDashboard({ runs: root, port: 0 });
