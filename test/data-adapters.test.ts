@@ -14,7 +14,6 @@ import {
   FORMAT_NAMES,
   formatName,
   KIND_NAMES,
-  lastBoxed,
   recordKindOf,
   SOURCE_FORMATS,
   sourceFormatOf,
@@ -106,23 +105,6 @@ describe("answer extraction", () => {
     assert.equal(splitGsm8kAnswer("no marker"), undefined);
     assert.equal(splitGsm8kAnswer("empty ####  "), undefined);
     assert.equal(stripCalculator("3*4 = <<3*4=12>>12 and <<1+1=2>>2"), "3*4 = 12 and 2");
-  });
-
-  test("lastBoxed: balanced, nested, escaped braces, \\fbox, brace-less, unclosed", () => {
-    const cases: [string, string | undefined][] = [
-      ["$\\boxed{2}$ and later $\\boxed{3}$", "3"],
-      ["\\boxed{\\frac{1}{2}}", "\\frac{1}{2}"],
-      ["\\boxed{\\{1,2\\}}.", "\\{1,2\\}"],
-      ["\\boxed{a \\} b}", "a \\} b"],
-      ["\\fbox{7} then \\boxed{8}", "8"],
-      ["\\boxed{8} then \\fbox{x^{2}}", "x^{2}"],
-      ["\\boxed 5$", "5"],
-      ["\\boxed{\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}}", "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}"],
-      ["\\boxed{1} and \\boxed{unclosed", "1"],
-      ["\\boxedx{1}", undefined],
-      ["no box", undefined],
-    ];
-    for (const [s, want] of cases) assert.equal(lastBoxed(s), want, s);
   });
 });
 

@@ -19,6 +19,7 @@
  * spelling and `formatName` gives the canonical one, so commands never special-case it.
  */
 import { z } from "zod";
+import { lastBoxed } from "./answer/index.ts";
 import { DataError, describeValue, fromZodError, type Location } from "./errors.ts";
 import {
   type Conversation,
@@ -201,42 +202,6 @@ function adaptAqua(row: unknown, loc: Location): CoTRecord {
 // ---------------------------------------------------------------- MATH
 
 const MathRow = z.object({ problem: z.string().min(1), solution: z.string() });
-
-/**
- * The content of the LAST top-level `\boxed{…}` or `\fbox{…}` in `s`, braces balanced and
- * escaped braces (`\{`, `\}`) counted as text; also the brace-less `\boxed 5` form.
- * Undefined when there is none (or the last one never closes).
- */
-export function lastBoxed(s: string): string | undefined {
-  let found: string | undefined;
-  const re = /\\(?:boxed|fbox)(?![A-Za-z])/g;
-  for (let m = re.exec(s); m !== null; m = re.exec(s)) {
-    let i = m.index + m[0].length;
-    if (s[i] === " " && s[i + 1] !== "{") {
-      const end = s.slice(i + 1).search(/[\s$]/);
-      const content = end < 0 ? s.slice(i + 1) : s.slice(i + 1, i + 1 + end);
-      if (content !== "") found = content;
-      continue;
-    }
-    while (s[i] === " ") i++;
-    if (s[i] !== "{") continue;
-    let depth = 0;
-    let end = -1;
-    for (let j = i; j < s.length; j++) {
-      const c = s[j];
-      if (c === "\\") j++;
-      else if (c === "{") depth++;
-      else if (c === "}" && --depth === 0) {
-        end = j;
-        break;
-      }
-    }
-    if (end < 0) continue;
-    found = s.slice(i + 1, end);
-    re.lastIndex = end + 1;
-  }
-  return found;
-}
 
 function adaptMath(row: unknown, loc: Location): CoTRecord {
   const r = check(MathRow, row, loc);

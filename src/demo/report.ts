@@ -4,7 +4,7 @@
  * accuracy, learning curves, example chains with their step verdicts, and how the run was
  * made (seeds, versions, machine, settings). A pure function of the summary and the runs.
  */
-import type { EvalExample } from "../eval/run.ts";
+import type { EvalExample } from "../eval/score.ts";
 import { escapeXml, lineChartSvg, movingAverage, PALETTE } from "../lab/svg.ts";
 import { fin, fixed, interval, pct, setName, signedPoints } from "./format.ts";
 import { type DemoSummary, VARIANTS, type VariantReport } from "./types.ts";

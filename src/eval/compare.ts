@@ -15,7 +15,8 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type BootstrapResult, pairedBootstrap } from "./bootstrap.ts";
-import { type EvalExample, EXAMPLES_FILE } from "./run.ts";
+import { EXAMPLES_FILE } from "./report.ts";
+import type { EvalExample } from "./score.ts";
 
 export class CompareError extends Error {
   override name = "CompareError";
