@@ -28,6 +28,7 @@ export * from "./eval/report.ts";
 export * from "./eval/rouge.ts";
 export * from "./eval/run.ts";
 export * from "./eval/score.ts";
+export * from "./eval/series.ts";
 export * from "./guard/divergence.ts";
 export * from "./model/checkpoint.ts";
 export * from "./model/config.ts";

@@ -5,7 +5,8 @@
  * made (seeds, versions, machine, settings). A pure function of the summary and the runs.
  */
 import type { EvalExample } from "../eval/score.ts";
-import { escapeXml, lineChartSvg, movingAverage, PALETTE } from "../lab/svg.ts";
+import { movingAverage } from "../eval/series.ts";
+import { escapeXml, lineChartSvg, PALETTE } from "../lab/svg.ts";
 import { fin, fixed, interval, pct, setName, signedPoints } from "./format.ts";
 import { type DemoSummary, VARIANTS, type VariantReport } from "./types.ts";
 
