@@ -14,8 +14,8 @@
  */
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { EXAMPLES_FILE } from "../runs/layout.ts";
 import { type BootstrapResult, pairedBootstrap } from "./bootstrap.ts";
-import { EXAMPLES_FILE } from "./report.ts";
 import type { EvalExample } from "./score.ts";
 
 export class CompareError extends Error {

@@ -21,6 +21,7 @@
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { EXAMPLES_FILE, SUMMARY_FILE, TABLE_FILE } from "../runs/layout.ts";
 import { corpusBleu } from "./bleu.ts";
 import { meanPassAtK } from "./metrics.ts";
 import { type ChainScores, chainOf, EvalError, type EvalExample } from "./score.ts";
@@ -156,11 +157,6 @@ export function reportTable(summary: EvalSummary): string {
   }
   return parts.join("\n\n");
 }
-
-/** File names written by writeEvalOutputs. */
-export const EXAMPLES_FILE = "examples.jsonl";
-export const SUMMARY_FILE = "summary.json";
-export const TABLE_FILE = "summary.md";
 
 /** Write examples.jsonl (one EvalExample per line), summary.json (the report) and summary.md (the tables) into `dir`. */
 export async function writeEvalOutputs(
