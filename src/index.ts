@@ -5,11 +5,13 @@
 
 export * from "./data/adapters.ts";
 export * from "./data/answer/index.ts";
+export * from "./data/conversions.ts";
 export * from "./data/format.ts";
 export * from "./data/readers.ts";
 export * from "./data/records.ts";
 export * from "./data/tasks/index.ts";
 export * from "./data/tokenize.ts";
+export * from "./data/writers.ts";
 export * from "./engine/device.ts";
 export * from "./engine/jax.ts";
 export * from "./engine/losses.ts";

@@ -9,8 +9,6 @@ import { describe, test } from "node:test";
 import {
   ADAPTERS,
   adapterOf,
-  adaptRow,
-  CONVERSIONS,
   FORMAT_NAMES,
   formatName,
   KIND_NAMES,
@@ -20,6 +18,7 @@ import {
   splitGsm8kAnswer,
   stripCalculator,
 } from "../src/data/adapters.ts";
+import { adaptRow, CONVERSIONS } from "../src/data/conversions.ts";
 import { DataError, type Location } from "../src/data/errors.ts";
 import { parseJsonl } from "../src/data/readers.ts";
 import { type CoTRecord, RECORD_SCHEMAS, type RecordKind } from "../src/data/records.ts";

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import fc from "fast-check";
 import { parquetWriteBuffer } from "hyparquet-writer";
-import { adaptRow } from "../src/data/adapters.ts";
+import { adaptRow } from "../src/data/conversions.ts";
 import { DataError } from "../src/data/errors.ts";
 import {
   decodeText,
@@ -21,10 +21,9 @@ import {
   parseParquet,
   type ReadResult,
   readRecords,
-  toJsonl,
-  writeJsonlAtomic,
 } from "../src/data/readers.ts";
 import { InstructionRecordSchema } from "../src/data/records.ts";
+import { toJsonl, writeJsonlAtomic } from "../src/data/writers.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "stepwise-data-readers-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));

@@ -21,9 +21,9 @@
 
 import { mkdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { writeJsonlAtomic } from "../data/readers.ts";
 import type { CoTRecord } from "../data/records.ts";
 import { generateDataset } from "../data/tasks/index.ts";
+import { writeJsonlAtomic } from "../data/writers.ts";
 import { initEngine } from "../engine/device.ts";
 import { pathExists as exists, writeTextAtomic } from "../engine/files.ts";
 import { disposeTree } from "../engine/memory.ts";

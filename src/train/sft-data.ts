@@ -11,7 +11,7 @@
 import { rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { DataFileConfig, DataSourceConfig } from "../config/blocks.ts";
-import { adaptRow } from "../data/adapters.ts";
+import { adaptRow } from "../data/conversions.ts";
 import {
   chatTemplateOf,
   formatDataset,
