@@ -22,8 +22,9 @@ import { adaptRow, CONVERSIONS } from "../src/data/conversions.ts";
 import { DataError, type Location } from "../src/data/errors.ts";
 import { parseJsonl } from "../src/data/readers.ts";
 import { type CoTRecord, RECORD_SCHEMAS, type RecordKind } from "../src/data/records.ts";
+import { NO_SHARED_DATA, SHARED_DATA } from "./shared-data.ts";
 
-const DATA = "../shared/data";
+const DATA = SHARED_DATA;
 const loc: Location = { file: "t.jsonl", line: 7, unit: "line" };
 
 function rowsOf(file: string): { value: unknown; loc: Location }[] {
@@ -44,7 +45,7 @@ function errorOf(fn: () => unknown): string {
   assert.fail("did not throw");
 }
 
-describe("real datasets", () => {
+describe("real datasets", { skip: NO_SHARED_DATA }, () => {
   test("GSM8K test: 1,319 CoT records, answers equal gsm8k_test_answers.json, no calculator annotations", () => {
     const gold: string[] = JSON.parse(readFileSync(`${DATA}/gsm8k_test_answers.json`, "utf8"));
     const recs = rowsOf("gsm8k_test.jsonl").map((r) => adaptRow("gsm8k", "cot", r.value, r.loc) as CoTRecord);
