@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { ADAPTERS, SOURCE_FORMATS, type SourceFormat } from "../data/adapters.ts";
 import { formatLocation } from "../data/errors.ts";
+import { STEP_BY_STEP_TRIGGER } from "../data/format.ts";
 import { readRecords } from "../data/readers.ts";
 import type { CoTRecord } from "../data/records.ts";
 import { generateProblems, isTaskName, TASK_NAMES, type TaskName } from "../data/tasks/index.ts";
@@ -137,7 +138,7 @@ export function registerEval(program: Command): void {
     .option("--n <n>", "problems to generate with --task", "200")
     .option("--seed <n>", "seed of the generated problems, the exemplar draw and sampling", "0")
     .option("--split <split>", "split of the generated problems: test or train", "test")
-    .option("--mode <mode>", 'prompting: cot (zero-shot + "Let\'s think step by step."), direct, fewshot (default cot)')
+    .option("--mode <mode>", `prompting: cot (zero-shot + "${STEP_BY_STEP_TRIGGER}"), direct, fewshot (default cot)`)
     .option("--prompting <kind>", `old alias of --mode: ${PROMPTING_KINDS.join(", ")}`)
     .option("--shots <k>", "exemplars for --mode fewshot", "4")
     .option("--pool <file>", "exemplar pool for fewshot, in --format (default: the train split of --task, else --data)")
