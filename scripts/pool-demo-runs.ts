@@ -9,7 +9,8 @@ import { join } from "node:path";
 import { interval, pct, signedPoints } from "../src/demo/format.ts";
 import { readRows } from "../src/demo/stages.ts";
 import { cotVsDirect } from "../src/demo/stats.ts";
-import { type EvalExample, EXAMPLES_FILE } from "../src/eval/run.ts";
+import type { EvalExample } from "../src/eval/score.ts";
+import { EXAMPLES_FILE } from "../src/runs/layout.ts";
 
 const runs = process.argv.slice(2);
 if (runs.length === 0)

@@ -4,11 +4,14 @@
  */
 
 export * from "./data/adapters.ts";
+export * from "./data/answer/index.ts";
+export * from "./data/conversions.ts";
 export * from "./data/format.ts";
 export * from "./data/readers.ts";
 export * from "./data/records.ts";
 export * from "./data/tasks/index.ts";
 export * from "./data/tokenize.ts";
+export * from "./data/writers.ts";
 export * from "./engine/device.ts";
 export * from "./engine/jax.ts";
 export * from "./engine/losses.ts";
@@ -23,9 +26,11 @@ export * from "./engine/tensors.ts";
 export * from "./eval/bleu.ts";
 export * from "./eval/extract.ts";
 export * from "./eval/metrics.ts";
-export * from "./eval/normalize.ts";
+export * from "./eval/report.ts";
 export * from "./eval/rouge.ts";
 export * from "./eval/run.ts";
+export * from "./eval/score.ts";
+export * from "./eval/series.ts";
 export * from "./guard/divergence.ts";
 export * from "./model/checkpoint.ts";
 export * from "./model/config.ts";

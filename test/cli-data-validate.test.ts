@@ -12,11 +12,12 @@ import { after, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { Command } from "commander";
 import { registerData } from "../src/cli/data.ts";
+import { NO_SHARED_DATA, SHARED_DATA } from "./shared-data.ts";
 
 const run = promisify(execFile);
 const tmp = mkdtempSync(join(tmpdir(), "stepwise-cli-validate-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));
-const DATA = "../shared/data";
+const DATA = SHARED_DATA;
 
 type CliError = Error & { code: number; stderr: string; stdout: string };
 
@@ -39,7 +40,7 @@ async function inProcess(...args: string[]): Promise<{ stdout: string; stderr: s
 
 const lastJson = (stdout: string) => JSON.parse(stdout.trimEnd().split("\n").at(-1)!);
 
-describe("stepwise data validate: real datasets", () => {
+describe("stepwise data validate: real datasets", { skip: NO_SHARED_DATA }, () => {
   const cases = [
     ["gsm8k", "gsm8k_test.jsonl", 1319],
     ["aqua", "aqua_test.jsonl", 254],
@@ -139,7 +140,9 @@ describe("stepwise data validate: bad rows", () => {
     });
   });
 
-  test("the same rows are valid in one format and invalid in another; --input-format overrides the extension", async () => {
+  test("the same rows are valid in one format and invalid in another; --input-format overrides the extension", {
+    skip: NO_SHARED_DATA,
+  }, async () => {
     const alpacaAsJsonl = join(tmp, "alpaca.txt");
     const rows = JSON.parse(readFileSync(`${DATA}/alpaca_sample.json`, "utf8")) as unknown[];
     writeFileSync(
@@ -159,7 +162,9 @@ describe("stepwise data validate: bad rows", () => {
 });
 
 describe("messages (synonym: conversation)", () => {
-  test("`convert --to messages` output validates as messages; --from/--format conversation still work", async () => {
+  test("`convert --to messages` output validates as messages; --from/--format conversation still work", {
+    skip: NO_SHARED_DATA,
+  }, async () => {
     const conv = join(tmp, "gsm8k-messages.jsonl");
     const c = await inProcess(
       "convert",

@@ -12,12 +12,13 @@ import { after, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { Command } from "commander";
 import { registerData } from "../src/cli/data.ts";
+import { NO_SHARED_DATA, SHARED_DATA } from "./shared-data.ts";
 
 const run = promisify(execFile);
 const cli = (...args: string[]) => run(process.execPath, ["bin/stepwise.js", ...args], { timeout: 60_000 });
 const tmp = mkdtempSync(join(tmpdir(), "stepwise-cli-data-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));
-const DATA = "../shared/data";
+const DATA = SHARED_DATA;
 
 type CliError = Error & { code: number; stderr: string; stdout: string };
 
@@ -68,7 +69,7 @@ const readJsonl = (path: string) =>
 
 const lastJson = (stdout: string) => JSON.parse(stdout.trimEnd().split("\n").at(-1)!);
 
-describe("stepwise data convert: real datasets", () => {
+describe("stepwise data convert: real datasets", { skip: NO_SHARED_DATA }, () => {
   test("GSM8K, AQuA-RAT, MATH → cot and Alpaca → instruction; answers equal the gold ones row by row", async () => {
     const jobs = [
       ["gsm8k", "gsm8k_test.jsonl", "cot"],

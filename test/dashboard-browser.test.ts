@@ -36,7 +36,10 @@ describe("dashboard in chromium", { skip }, () => {
   let browser: Browser;
   let page: Page;
   before(async () => {
-    assert.ok(present, `${CHROMIUM} not found under CI: npm test's pretest hook (scripts/install-chromium.sh --ci) should have installed it`);
+    assert.ok(
+      present,
+      `${CHROMIUM} not found under CI: npm test's pretest hook (scripts/install-chromium.sh --ci) should have installed it`,
+    );
     base = await mkdtemp(join(tmpdir(), "stepwise-dash-browser-"));
     ({ root } = await writeFixtureRuns(base));
     d = await startDashboard({ runs: root, port: 0 });

@@ -9,23 +9,22 @@ import { describe, test } from "node:test";
 import {
   ADAPTERS,
   adapterOf,
-  adaptRow,
-  CONVERSIONS,
   FORMAT_NAMES,
   formatName,
   KIND_NAMES,
-  lastBoxed,
   recordKindOf,
   SOURCE_FORMATS,
   sourceFormatOf,
   splitGsm8kAnswer,
   stripCalculator,
 } from "../src/data/adapters.ts";
+import { adaptRow, CONVERSIONS } from "../src/data/conversions.ts";
 import { DataError, type Location } from "../src/data/errors.ts";
 import { parseJsonl } from "../src/data/readers.ts";
 import { type CoTRecord, RECORD_SCHEMAS, type RecordKind } from "../src/data/records.ts";
+import { NO_SHARED_DATA, SHARED_DATA } from "./shared-data.ts";
 
-const DATA = "../shared/data";
+const DATA = SHARED_DATA;
 const loc: Location = { file: "t.jsonl", line: 7, unit: "line" };
 
 function rowsOf(file: string): { value: unknown; loc: Location }[] {
@@ -46,7 +45,7 @@ function errorOf(fn: () => unknown): string {
   assert.fail("did not throw");
 }
 
-describe("real datasets", () => {
+describe("real datasets", { skip: NO_SHARED_DATA }, () => {
   test("GSM8K test: 1,319 CoT records, answers equal gsm8k_test_answers.json, no calculator annotations", () => {
     const gold: string[] = JSON.parse(readFileSync(`${DATA}/gsm8k_test_answers.json`, "utf8"));
     const recs = rowsOf("gsm8k_test.jsonl").map((r) => adaptRow("gsm8k", "cot", r.value, r.loc) as CoTRecord);
@@ -106,23 +105,6 @@ describe("answer extraction", () => {
     assert.equal(splitGsm8kAnswer("no marker"), undefined);
     assert.equal(splitGsm8kAnswer("empty ####  "), undefined);
     assert.equal(stripCalculator("3*4 = <<3*4=12>>12 and <<1+1=2>>2"), "3*4 = 12 and 2");
-  });
-
-  test("lastBoxed: balanced, nested, escaped braces, \\fbox, brace-less, unclosed", () => {
-    const cases: [string, string | undefined][] = [
-      ["$\\boxed{2}$ and later $\\boxed{3}$", "3"],
-      ["\\boxed{\\frac{1}{2}}", "\\frac{1}{2}"],
-      ["\\boxed{\\{1,2\\}}.", "\\{1,2\\}"],
-      ["\\boxed{a \\} b}", "a \\} b"],
-      ["\\fbox{7} then \\boxed{8}", "8"],
-      ["\\boxed{8} then \\fbox{x^{2}}", "x^{2}"],
-      ["\\boxed 5$", "5"],
-      ["\\boxed{\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}}", "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}"],
-      ["\\boxed{1} and \\boxed{unclosed", "1"],
-      ["\\boxedx{1}", undefined],
-      ["no box", undefined],
-    ];
-    for (const [s, want] of cases) assert.equal(lastBoxed(s), want, s);
   });
 });
 

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import fc from "fast-check";
 import { parquetWriteBuffer } from "hyparquet-writer";
-import { adaptRow } from "../src/data/adapters.ts";
+import { adaptRow } from "../src/data/conversions.ts";
 import { DataError } from "../src/data/errors.ts";
 import {
   decodeText,
@@ -21,10 +21,10 @@ import {
   parseParquet,
   type ReadResult,
   readRecords,
-  toJsonl,
-  writeJsonlAtomic,
 } from "../src/data/readers.ts";
 import { InstructionRecordSchema } from "../src/data/records.ts";
+import { toJsonl, writeJsonlAtomic } from "../src/data/writers.ts";
+import { NO_SHARED_DATA, sharedFile } from "./shared-data.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "stepwise-data-readers-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -182,9 +182,9 @@ describe("text edge cases", () => {
   });
 });
 
-describe("real data", () => {
+describe("real data", { skip: NO_SHARED_DATA }, () => {
   test("Alpaca sample (JSON array) → 1,000 valid InstructionRecords", async () => {
-    const rs = await collect(readRecords("../shared/data/alpaca_sample.json"));
+    const rs = await collect(readRecords(sharedFile("alpaca_sample.json")));
     assert.equal(rs.length, 1000);
     const recs = rs.map((r) => {
       assert.ok(r.ok);

@@ -4,7 +4,7 @@ import { describe, test } from "node:test";
 import { LABELS } from "../src/demo/labels.ts";
 import { leadSentence, pickExamples, renderReport } from "../src/demo/report.ts";
 import { type DemoSummary, VARIANTS, type Variant, type VariantReport, type VariantResult } from "../src/demo/types.ts";
-import type { EvalExample } from "../src/eval/run.ts";
+import type { EvalExample } from "../src/eval/score.ts";
 
 function example(index: number, output: string, correct: boolean, valid: boolean, claims = 2): EvalExample {
   return {

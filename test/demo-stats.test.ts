@@ -5,7 +5,7 @@ import type { CoTRecord } from "../src/data/records.ts";
 import { cotVsDirect, majorityBaseline } from "../src/demo/stats.ts";
 import { formatResultsTable } from "../src/demo/table.ts";
 import type { DemoSummary } from "../src/demo/types.ts";
-import type { EvalExample } from "../src/eval/run.ts";
+import type { EvalExample } from "../src/eval/score.ts";
 
 const rec = (task: string, answer: string): CoTRecord => ({
   question: `q ${task} ${answer}`,

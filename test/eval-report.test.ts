@@ -15,16 +15,10 @@ import type { CoTRecord } from "../src/data/records.ts";
 import { initEngine } from "../src/engine/device.ts";
 import { corpusBleu, sentenceBleu } from "../src/eval/bleu.ts";
 import { pairedBootstrap } from "../src/eval/bootstrap.ts";
+import { summarize, writeEvalOutputs } from "../src/eval/report.ts";
 import { rouge } from "../src/eval/rouge.ts";
-import {
-  chainOf,
-  EXAMPLES_FILE,
-  SUMMARY_FILE,
-  scoreOutput,
-  summarize,
-  TABLE_FILE,
-  writeEvalOutputs,
-} from "../src/eval/run.ts";
+import { chainOf, scoreOutput } from "../src/eval/score.ts";
+import { EXAMPLES_FILE, SUMMARY_FILE, TABLE_FILE } from "../src/runs/layout.ts";
 import { writeTinyEvalModel } from "./tiny.ts";
 
 /** Run the CLI in-process; returns what it printed with console.log. */

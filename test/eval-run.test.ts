@@ -9,24 +9,20 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
+import { STEP_BY_STEP_TRIGGER } from "../src/data/format.ts";
 import type { CoTRecord } from "../src/data/records.ts";
 import { generateDataset, generateProblems } from "../src/data/tasks/index.ts";
 import { toRecord } from "../src/data/tasks/types.ts";
 import { initEngine } from "../src/engine/device.ts";
 import { disposeTree } from "../src/engine/memory.ts";
 import { extractBoth } from "../src/eval/extract.ts";
-import { buildPrompt, COT_TRIGGER, drawExemplars, promptBuilder, shufflePool } from "../src/eval/prompting.ts";
-import {
-  answerTaskOf,
-  chainOf,
-  EXAMPLES_FILE,
-  evaluate,
-  SUMMARY_FILE,
-  scoreOutput,
-  writeEvalOutputs,
-} from "../src/eval/run.ts";
+import { buildPrompt, drawExemplars, promptBuilder, shufflePool } from "../src/eval/prompting.ts";
+import { writeEvalOutputs } from "../src/eval/report.ts";
+import { evaluate } from "../src/eval/run.ts";
+import { answerTaskOf, chainOf, scoreOutput } from "../src/eval/score.ts";
 import { checkChain } from "../src/eval/steps.ts";
 import { loadModel } from "../src/model/checkpoint.ts";
+import { EXAMPLES_FILE, SUMMARY_FILE } from "../src/runs/layout.ts";
 import { CHATML_TEMPLATE } from "../src/tokenizer/chat.ts";
 import { Tokenizer } from "../src/tokenizer/tokenizer.ts";
 import { writeTinyEvalModel } from "./tiny.ts";
@@ -94,7 +90,10 @@ describe("prompting", () => {
   test("chat format: exemplars as user/assistant turns, trigger appended to the question", () => {
     const spec = { template: CHATML_TEMPLATE };
     const z = buildPrompt("What is 1 + 1?", { kind: "zero-cot", chat: spec });
-    assert.equal(z.prompt, `<|im_start|>user\nWhat is 1 + 1?\n${COT_TRIGGER}<|im_end|>\n<|im_start|>assistant\n`);
+    assert.equal(
+      z.prompt,
+      `<|im_start|>user\nWhat is 1 + 1?\n${STEP_BY_STEP_TRIGGER}<|im_end|>\n<|im_start|>assistant\n`,
+    );
     assert.deepEqual(z.stop, []);
     const f = buildPrompt("What is 1 + 1?", { kind: "few-cot", shots: 1, pool: POOL, seed: 0, chat: spec });
     const e = shufflePool(POOL, 0)[0]!;
@@ -162,7 +161,7 @@ describe("evaluate end to end (tiny random model)", () => {
     result.examples.forEach((s, i) => {
       assert.equal(s.question, records[i]!.question);
       assert.equal(s.gold, records[i]!.answer);
-      assert.ok(s.prompt.endsWith(`A: ${COT_TRIGGER}`));
+      assert.ok(s.prompt.endsWith(`A: ${STEP_BY_STEP_TRIGGER}`));
       assert.ok(s.new_tokens >= 1 && s.new_tokens <= 24);
       assert.ok(!s.output.includes("\nQ:"), "output cut at the stop string");
     });

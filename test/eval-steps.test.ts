@@ -1,5 +1,5 @@
 /**
- * The step checker: exact rational arithmetic, claim finding (chains, percents, money,
+ * The step checker: claim finding (chains, percents, money,
  * units, negatives), step splitting, provenance, task-checker precedence, and the
  * acceptance properties — every generated gold chain accepted, every singly-corrupted
  * chain flagged at the corrupted step — plus the acceptance rate on real GSM8K golds.
@@ -8,45 +8,21 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
 import fc from "fast-check";
+import { stripCalculator } from "../src/data/adapters.ts";
+import { parseNumber, Rational } from "../src/data/answer/index.ts";
 import { TASKS } from "../src/data/tasks/index.ts";
 import type { Problem, TaskGenerator } from "../src/data/tasks/types.ts";
+import { splitSteps } from "../src/data/tasks/types.ts";
 import { Rng } from "../src/engine/rng.ts";
-import {
-  add,
-  checkChain,
-  div,
-  findClaims,
-  formatRational,
-  mul,
-  parseDecimal,
-  rational,
-  splitSteps,
-  stripCalculatorAnnotations,
-  sub,
-  taskCheckers,
-} from "../src/eval/steps.ts";
+import { findClaims } from "../src/eval/step-claims.ts";
+import { checkChain, taskCheckers } from "../src/eval/steps.ts";
+import { NO_SHARED_DATA, sharedFile } from "./shared-data.ts";
 
 /** Every registered task generator: a new task is covered by the acceptance tests automatically. */
 const GENERATORS: TaskGenerator[] = Object.values(TASKS);
 const algebra = TASKS.algebra;
 
 const status = (text: string) => findClaims(text).map((c) => c.status);
-
-describe("exact rationals", () => {
-  test("decimals parse exactly; 0.1 + 0.2 = 0.3", () => {
-    assert.equal(formatRational(add(parseDecimal("0.1"), parseDecimal("0.2"))), "3/10");
-    assert.deepEqual(add(parseDecimal("0.1"), parseDecimal("0.2")), parseDecimal("0.3"));
-    assert.equal(formatRational(parseDecimal("1,234.50")), "2469/2");
-    assert.equal(formatRational(parseDecimal("-0.25")), "-1/4");
-  });
-  test("1/3 stays exact; 3 × 1/3 = 1; division by zero is null", () => {
-    const third = div(rational(1n), rational(3n))!;
-    assert.equal(formatRational(third), "1/3");
-    assert.equal(formatRational(mul(third, rational(3n))), "1");
-    assert.equal(formatRational(sub(rational(1n), third)), "2/3");
-    assert.equal(div(rational(1n), rational(0n)), null);
-  });
-});
 
 describe("findClaims", () => {
   const cases: [string, string[]][] = [
@@ -88,23 +64,22 @@ describe("findClaims", () => {
   }
   test("sides and exact values are reported", () => {
     const [c] = findClaims("So 7 / 2 = 3.5 apples each.");
-    assert.deepEqual([c!.lhs, c!.rhs, c!.lhsValue, c!.rhsValue, c!.status], ["7 / 2", "3.5", "7/2", "7/2", "ok"]);
+    assert.deepEqual([c!.lhs, c!.rhs, c!.lhsValue, c!.rhsValue, c!.status], ["7 / 2", "3.5", "3.5", "3.5", "ok"]);
   });
 });
 
 describe("splitSteps", () => {
-  test("one step per non-empty line", () => {
-    assert.deepEqual(splitSteps("a = 1\n\n  b = 2  \n"), ["a = 1", "b = 2"]);
+  test("one step per non-empty line, answer lines dropped", () => {
+    assert.deepEqual(splitSteps("a = 1\n\n  b = 2  \r\n#### 3\n"), ["a = 1", "b = 2"]);
+    assert.deepEqual(splitSteps("a = 1\n#### 3", { sentences: true }), ["a = 1"]);
   });
-  test("a single line splits into sentences, not at decimal points", () => {
-    assert.deepEqual(splitSteps("He has 2.5 kg. Then 2.5 * 2 = 5 kg. $5 is left."), [
-      "He has 2.5 kg.",
-      "Then 2.5 * 2 = 5 kg.",
-      "$5 is left.",
-    ]);
+  test("with `sentences`, a single line splits into sentences, not at decimal points", () => {
+    const line = "He has 2.5 kg. Then 2.5 * 2 = 5 kg. $5 is left.";
+    assert.deepEqual(splitSteps(line), [line]);
+    assert.deepEqual(splitSteps(line, { sentences: true }), ["He has 2.5 kg.", "Then 2.5 * 2 = 5 kg.", "$5 is left."]);
   });
   test("GSM8K calculator annotations are removed", () => {
-    assert.equal(stripCalculatorAnnotations("10 / 2 = $<<10/2=5>>5."), "10 / 2 = $5.");
+    assert.equal(stripCalculator("10 / 2 = $<<10/2=5>>5."), "10 / 2 = $5.");
   });
 });
 
@@ -172,8 +147,8 @@ function corrupt(steps: string[], k: number, pick: number, delta: number): strin
   const spans = resultSpans(steps[k]!);
   if (spans.length === 0) return null;
   const s = spans[pick % spans.length]!;
-  const old = parseDecimal(steps[k]!.slice(s.start, s.end));
-  const bumped = add(old, rational(BigInt(delta)));
+  const old = parseNumber(steps[k]!.slice(s.start, s.end).replace(/,/g, ""))!; // "12," before a clause
+  const bumped = old.add(Rational.of(delta));
   const text =
     bumped.d === 1n
       ? bumped.n.toString()
@@ -256,20 +231,16 @@ describe("acceptance: generated gold chains", () => {
   }
 });
 
-describe("acceptance: real GSM8K gold solutions (../shared/data/gsm8k_train_sample.jsonl)", () => {
-  const file = new URL("../../shared/data/gsm8k_train_sample.jsonl", import.meta.url);
-  let rows: { question: string; answer: string }[] = [];
-  try {
-    rows = readFileSync(file, "utf8")
-      .trim()
-      .split("\n")
-      .map((l) => JSON.parse(l));
-  } catch {
-    rows = [];
-  }
-  const chainOf = (a: string) => stripCalculatorAnnotations(a.split("####")[0]!);
+describe("acceptance: real GSM8K gold solutions (../shared/data/gsm8k_train_sample.jsonl)", {
+  skip: NO_SHARED_DATA,
+}, () => {
+  const rows: { question: string; answer: string }[] = readFileSync(sharedFile("gsm8k_train_sample.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
+  const chainOf = (a: string) => stripCalculator(a.split("####")[0]!);
 
-  test("acceptance rate of the golds, failures listed with their reason", { skip: rows.length === 0 }, () => {
+  test("acceptance rate of the golds, failures listed with their reason", () => {
     const failures: string[] = [];
     for (const r of rows) {
       const v = checkChain({ question: r.question, chain: chainOf(r.answer) });
@@ -283,10 +254,10 @@ describe("acceptance: real GSM8K gold solutions (../shared/data/gsm8k_train_samp
     assert.ok(rate >= 0.95, `acceptance fell to ${rate}`);
   });
 
-  test("a corrupted result in an accepted GSM8K gold is flagged at its step", { skip: rows.length === 0 }, () => {
+  test("a corrupted result in an accepted GSM8K gold is flagged at its step", () => {
     let tried = 0;
     rows.forEach((r, i) => {
-      const steps = splitSteps(chainOf(r.answer));
+      const steps = splitSteps(chainOf(r.answer), { sentences: true });
       if (!checkChain({ question: r.question, chain: steps.join("\n") }).valid) return;
       const k = i % steps.length;
       const bad = corrupt(steps, k, i, 1 + (i % 7));

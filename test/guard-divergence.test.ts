@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { Rng } from "../src/engine/rng.ts";
+import { movingAverage } from "../src/eval/series.ts";
 import {
   DEFAULT_DIVERGENCE,
   detectDivergence,
   divergenceOptions,
   divergenceTrace,
-  movingAverage,
   pearson,
 } from "../src/guard/divergence.ts";
 
@@ -194,9 +194,12 @@ describe("detectDivergence: edge cases and errors", () => {
 
 describe("helpers", () => {
   test("movingAverage is the trailing mean, NaN until the window is full", () => {
-    const m = movingAverage([1, 2, 3, 4, 5], 2);
+    const m = movingAverage([1, 2, 3, 4, 5], 2, { partial: false });
     assert.ok(Number.isNaN(m[0]!));
-    assert.deepEqual([...m.slice(1)], [1.5, 2.5, 3.5, 4.5]);
+    assert.deepEqual(m.slice(1), [1.5, 2.5, 3.5, 4.5]);
+    // the plots' reading: the first entry is the mean of what exists; full windows agree
+    assert.deepEqual(movingAverage([1, 2, 3, 4, 5], 2), [1, 1.5, 2.5, 3.5, 4.5]);
+    assert.throws(() => movingAverage([1], 0), /window must be an integer ≥ 1, got 0/);
   });
 
   test("pearson matches hand-computed values; a constant series gives 0", () => {

@@ -11,8 +11,9 @@ import { after, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { Command } from "commander";
 import { registerLab } from "../src/cli/lab.ts";
+import { movingAverage } from "../src/eval/series.ts";
 import type { GridworldSummary } from "../src/lab/gridworld-experiment.ts";
-import { barChartSvg, heatMapSvg, lineChartSvg, movingAverage, niceTicks } from "../src/lab/svg.ts";
+import { barChartSvg, heatMapSvg, lineChartSvg, niceTicks } from "../src/lab/svg.ts";
 
 const run = promisify(execFile);
 const cli = (...args: string[]) => run(process.execPath, ["bin/stepwise.js", ...args], { timeout: 120_000 });

@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import { evalExpr, Frac, parseClaim, parseNumber } from "../src/data/tasks/claims.ts";
+import { parseNumber, Rational } from "../src/data/answer/index.ts";
+import { evalExpr, parseClaim } from "../src/data/tasks/claims.ts";
 import { type Problem, TASK_NAMES, TASKS, type TaskName } from "../src/data/tasks/index.ts";
 import { ANSWER_LINE, answerLine, renderTarget, splitSteps, toRecord } from "../src/data/tasks/types.ts";
 import { Rng } from "../src/engine/rng.ts";
@@ -55,13 +56,13 @@ function corrupt(steps: string[], kind: Corruption, a: number, b: number, delta:
 }
 
 describe("exact claims", () => {
-  test("Frac and parseNumber", () => {
-    assert.ok(parseNumber("12.0")!.eq(Frac.of(12)));
-    assert.ok(parseNumber("$1,200")!.eq(Frac.of(1200)));
-    assert.ok(parseNumber("7/14")!.eq(new Frac(1n, 2n)));
+  test("the answer module's Rational and parseNumber serve the claims", () => {
+    assert.ok(parseNumber("12.0")!.eq(Rational.of(12)));
+    assert.ok(parseNumber("$1,200")!.eq(Rational.of(1200)));
+    assert.ok(parseNumber("7/14")!.eq(new Rational(1n, 2n)));
     assert.equal(parseNumber("twelve"), null);
-    assert.equal(new Frac(5n, 2n).toString(), "2.5");
-    assert.equal(new Frac(-7n, 3n).toString(), "-7/3");
+    assert.equal(new Rational(5n, 2n).toString(), "2.5");
+    assert.equal(new Rational(-7n, 3n).toString(), "-7/3");
   });
   test("evalExpr: precedence, parentheses, exact division, errors", () => {
     assert.equal(evalExpr("12 + 2 * 3")!.toString(), "18");
@@ -173,7 +174,7 @@ for (const { task, label, options } of VARIANTS) {
         const p = problemOf(task, seed);
         const n = parseNumber(p.answer);
         const wrong = n
-          ? n.add(Frac.of(1)).toString()
+          ? n.add(Rational.of(1)).toString()
           : p.answer === "True"
             ? "False"
             : p.answer === "False"
@@ -231,10 +232,10 @@ describe("checker reasons name the step and the fix", () => {
     const p = problemOf("arithmetic", 11);
     const steps = [...p.steps];
     const claim = parseClaim(steps[0]!)!;
-    steps[0] = steps[0]!.replace(` = ${claim.result}`, ` = ${claim.result.add(Frac.of(1))}`);
+    steps[0] = steps[0]!.replace(` = ${claim.result}`, ` = ${claim.result.add(Rational.of(1))}`);
     const v = TASKS.arithmetic.checkSteps(p, steps);
     assert.equal(v.firstInvalid, 0);
-    assert.match(v.reasons[0]!, new RegExp(`^step 1: .* = ${claim.result}, not ${claim.result.add(Frac.of(1))}`));
+    assert.match(v.reasons[0]!, new RegExp(`^step 1: .* = ${claim.result}, not ${claim.result.add(Rational.of(1))}`));
   });
   test("an empty chain stops short at step 0", () => {
     for (const task of TASK_NAMES) {

@@ -17,8 +17,9 @@ import {
   sourceFormatOf,
 } from "../data/adapters.ts";
 import { checkConversion, convertRows, emptyStats, formatSkipped } from "../data/convert.ts";
-import { INPUT_FORMATS, type InputFormat, readRecords, writeJsonlAtomic } from "../data/readers.ts";
+import { INPUT_FORMATS, type InputFormat, readRecords } from "../data/readers.ts";
 import type { RecordKind } from "../data/records.ts";
+import { writeJsonlAtomic } from "../data/writers.ts";
 
 /** Kinds `--to` offers, by their canonical names. */
 const TARGETS = ["cot", "instruction", "prompt-completion", "messages", "preference"] as const;

@@ -6,7 +6,6 @@
  * The last stdout line is a JSON summary.
  */
 import { type Command, Option } from "commander";
-import { writeJsonlAtomic } from "../data/readers.ts";
 import {
   datasetRecord,
   generateProblems,
@@ -16,6 +15,7 @@ import {
   TASKS,
   type TaskName,
 } from "../data/tasks/index.ts";
+import { writeJsonlAtomic } from "../data/writers.ts";
 import { parseIntFlag, parseNumberFlag } from "./args.ts";
 
 interface GenerateFlags {

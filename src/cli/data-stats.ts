@@ -10,7 +10,8 @@
 import { writeFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { datasetStats, decontaminate, dedupe, type Histogram } from "../data/hygiene.ts";
-import { readRecords, writeJsonlAtomic } from "../data/readers.ts";
+import { readRecords } from "../data/readers.ts";
+import { writeJsonlAtomic } from "../data/writers.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { parseIntFlag, parseNumberFlag } from "./args.ts";
 

@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { dashboardHint } from "../dashboard/hint.ts";
 import { ADAPTERS, SOURCE_FORMATS, type SourceFormat } from "../data/adapters.ts";
 import { formatLocation } from "../data/errors.ts";
+import { STEP_BY_STEP_TRIGGER } from "../data/format.ts";
 import { readRecords } from "../data/readers.ts";
 import type { CoTRecord } from "../data/records.ts";
 import { generateProblems, isTaskName, TASK_NAMES, type TaskName } from "../data/tasks/index.ts";
@@ -11,7 +12,9 @@ import { initEngine } from "../engine/device.ts";
 import { disposeTree } from "../engine/memory.ts";
 import { compareRuns, comparisonTable } from "../eval/compare.ts";
 import { EVAL_MODES, type EvalMode, PROMPTING_KINDS, type PromptingKind } from "../eval/prompting.ts";
-import { evaluate, reportTable, scoreOutput, summarize, writeEvalOutputs } from "../eval/run.ts";
+import { reportTable, summarize, writeEvalOutputs } from "../eval/report.ts";
+import { evaluate } from "../eval/run.ts";
+import { scoreOutput } from "../eval/score.ts";
 import { loadModel } from "../model/checkpoint.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { parseIntFlag, parseNumberFlag } from "./args.ts";
@@ -136,7 +139,7 @@ export function registerEval(program: Command): void {
     .option("--n <n>", "problems to generate with --task", "200")
     .option("--seed <n>", "seed of the generated problems, the exemplar draw and sampling", "0")
     .option("--split <split>", "split of the generated problems: test or train", "test")
-    .option("--mode <mode>", 'prompting: cot (zero-shot + "Let\'s think step by step."), direct, fewshot (default cot)')
+    .option("--mode <mode>", `prompting: cot (zero-shot + "${STEP_BY_STEP_TRIGGER}"), direct, fewshot (default cot)`)
     .option("--prompting <kind>", `old alias of --mode: ${PROMPTING_KINDS.join(", ")}`)
     .option("--shots <k>", "exemplars for --mode fewshot", "4")
     .option("--pool <file>", "exemplar pool for fewshot, in --format (default: the train split of --task, else --data)")

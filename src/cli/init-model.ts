@@ -3,8 +3,8 @@ import { initEngine } from "../engine/device.ts";
 import { disposeTree } from "../engine/memory.ts";
 import type { FloatSaveDType } from "../engine/tensors.ts";
 import { saveModel } from "../model/checkpoint.ts";
-import { type Arch, configFromSizes, type LlamaModelType, toHfConfig } from "../model/config.ts";
-import { initParams } from "../model/model.ts";
+import type { Arch, LlamaModelType } from "../model/config.ts";
+import { createModel } from "../model/model.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { parseIntFlag, parseNumberFlag } from "./args.ts";
 
@@ -78,7 +78,7 @@ export function registerInitModel(program: Command): void {
       if (tok && vocab < tok.vocabSize) {
         throw new Error(`init-model: --vocab ${vocab} is smaller than the tokenizer's vocabulary (${tok.vocabSize})`);
       }
-      const config = configFromSizes({
+      const sizes = {
         arch: choice.arch,
         ...(choice.modelType ? { modelType: choice.modelType } : {}),
         vocabSize: vocab,
@@ -90,21 +90,16 @@ export function registerInitModel(program: Command): void {
         headDim: opt("--head-dim", flags.headDim),
         maxPositionEmbeddings: opt("--max-positions", flags.maxPositions),
         tieWordEmbeddings: flags.tieEmbeddings ?? false,
-        bosTokenId: tok?.bosId ?? null,
-        eosTokenIds: tok && tok.eosId !== null ? [tok.eosId] : [],
-        padTokenId: tok?.padId ?? null,
-      });
+      };
+      const init = { seed: parseIntFlag("--seed", flags.seed, 0), std: parseNumberFlag("--std", flags.std, 0) };
       await initEngine();
-      const params = initParams(config, {
-        seed: parseIntFlag("--seed", flags.seed, 0),
-        std: parseNumberFlag("--std", flags.std, 0),
-      });
+      const model = createModel(sizes, tok ?? null, init);
+      const { config, params } = model;
       const count = Object.values(params).reduce((n, x) => n + x.size, 0);
-      const written = await saveModel(
-        flags.out,
-        { config, params, hfConfig: toHfConfig(config) },
-        { dtype: flags.dtype as FloatSaveDType, ...(flags.tokenizer ? { tokenizerFrom: flags.tokenizer } : {}) },
-      );
+      const written = await saveModel(flags.out, model, {
+        dtype: flags.dtype as FloatSaveDType,
+        ...(flags.tokenizer ? { tokenizerFrom: flags.tokenizer } : {}),
+      });
       disposeTree(params);
       console.log(
         `init-model: ${config.modelType}, ${config.numLayers} layers, hidden ${config.hiddenSize}, vocab ${config.vocabSize}, ` +

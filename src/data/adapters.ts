@@ -1,6 +1,6 @@
 /**
- * Adapters from the public dataset layouts to stepwise's record kinds, and conversions
- * between record kinds. Each adapter is a pure function `(row, loc) → record` that throws a
+ * Adapters from the public dataset layouts to stepwise's record kinds (conversions between
+ * record kinds are conversions.ts). Each adapter is a pure function `(row, loc) → record` that throws a
  * DataError naming the field when the row is malformed; the registry is a mapped type, so
  * a new source format cannot compile until it has an adapter.
  *
@@ -19,23 +19,20 @@
  * spelling and `formatName` gives the canonical one, so commands never special-case it.
  */
 import { z } from "zod";
+import { lastBoxed } from "./answer/index.ts";
 import { DataError, describeValue, fromZodError, type Location } from "./errors.ts";
 import {
-  type Conversation,
   ConversationSchema,
   type CoTRecord,
   CoTRecordSchema,
   type InstructionRecord,
   InstructionRecordSchema,
-  type PreferenceRecord,
   PreferenceRecordSchema,
-  type PromptCompletion,
   PromptCompletionSchema,
   RECORD_SCHEMAS,
   type RecordKind,
   type RecordOf,
 } from "./records.ts";
-import { renderTarget } from "./tasks/types.ts";
 
 export const SOURCE_FORMATS = [
   "gsm8k",
@@ -108,7 +105,8 @@ function resolveFormat(name: FormatName): SourceFormat {
   return f;
 }
 
-function resolveKind(name: KindName): RecordKind {
+/** The record kind `name` denotes; an error listing the known ones when it is none. */
+export function resolveKind(name: KindName): RecordKind {
   const k = recordKindOf(name);
   if (k === undefined) throw new Error(`unknown record kind ${JSON.stringify(name)}; known: ${KIND_NAMES.join(", ")}`);
   return k;
@@ -201,42 +199,6 @@ function adaptAqua(row: unknown, loc: Location): CoTRecord {
 // ---------------------------------------------------------------- MATH
 
 const MathRow = z.object({ problem: z.string().min(1), solution: z.string() });
-
-/**
- * The content of the LAST top-level `\boxed{…}` or `\fbox{…}` in `s`, braces balanced and
- * escaped braces (`\{`, `\}`) counted as text; also the brace-less `\boxed 5` form.
- * Undefined when there is none (or the last one never closes).
- */
-export function lastBoxed(s: string): string | undefined {
-  let found: string | undefined;
-  const re = /\\(?:boxed|fbox)(?![A-Za-z])/g;
-  for (let m = re.exec(s); m !== null; m = re.exec(s)) {
-    let i = m.index + m[0].length;
-    if (s[i] === " " && s[i + 1] !== "{") {
-      const end = s.slice(i + 1).search(/[\s$]/);
-      const content = end < 0 ? s.slice(i + 1) : s.slice(i + 1, i + 1 + end);
-      if (content !== "") found = content;
-      continue;
-    }
-    while (s[i] === " ") i++;
-    if (s[i] !== "{") continue;
-    let depth = 0;
-    let end = -1;
-    for (let j = i; j < s.length; j++) {
-      const c = s[j];
-      if (c === "\\") j++;
-      else if (c === "{") depth++;
-      else if (c === "}" && --depth === 0) {
-        end = j;
-        break;
-      }
-    }
-    if (end < 0) continue;
-    found = s.slice(i + 1, end);
-    re.lastIndex = end + 1;
-  }
-  return found;
-}
 
 function adaptMath(row: unknown, loc: Location): CoTRecord {
   const r = check(MathRow, row, loc);
@@ -376,104 +338,3 @@ export const ADAPTERS: AdapterRegistry = {
     adapt: passThrough<"prompt-completion">(PromptCompletionSchema),
   },
 };
-
-// ---------------------------------------------------------------- conversions between kinds
-
-/** The line that ends a chain-of-thought target when a CoT record becomes free text. */
-export function cotTarget(r: CoTRecord): string {
-  // One answer line for the whole project (the generators' `#### N`), so converted data,
-  // formatted training targets and the evaluator's strict extraction agree.
-  return renderTarget({ chain_of_thought: r.chain_of_thought.trim(), answer: r.answer });
-}
-
-function instructionPrompt(r: InstructionRecord): string {
-  return r.input !== undefined && r.input.trim() !== "" ? `${r.instruction}\n\n${r.input}` : r.instruction;
-}
-
-const withMeta = <T extends object>(rec: T, meta: Record<string, unknown> | undefined): T =>
-  meta === undefined ? rec : { ...rec, meta };
-
-type Conversions = {
-  [F in RecordKind]: Partial<{ [T in RecordKind]: (r: RecordOf<F>, loc: Location) => RecordOf<T> }>;
-};
-
-/** Which record kinds can become which; a missing entry means "does not make sense". */
-export const CONVERSIONS: Conversions = {
-  cot: {
-    cot: (r) => r,
-    instruction: (r): InstructionRecord => withMeta({ instruction: r.question, output: cotTarget(r) }, r.meta),
-    "prompt-completion": (r): PromptCompletion => withMeta({ prompt: r.question, completion: cotTarget(r) }, r.meta),
-    conversation: (r): Conversation =>
-      withMeta(
-        {
-          messages: [
-            { role: "user", content: r.question },
-            { role: "assistant", content: cotTarget(r) },
-          ],
-        },
-        r.meta,
-      ),
-  },
-  instruction: {
-    instruction: (r) => r,
-    "prompt-completion": (r): PromptCompletion =>
-      withMeta({ prompt: instructionPrompt(r), completion: r.output }, r.meta),
-    conversation: (r): Conversation =>
-      withMeta(
-        {
-          messages: [
-            { role: "user", content: instructionPrompt(r) },
-            { role: "assistant", content: r.output },
-          ],
-        },
-        r.meta,
-      ),
-  },
-  preference: { preference: (r): PreferenceRecord => r },
-  conversation: {
-    conversation: (r) => r,
-    "prompt-completion": (r, loc): PromptCompletion => {
-      const last = r.messages.length - 1;
-      if (r.messages[last]!.role !== "assistant" || last === 0) {
-        throw new DataError({
-          loc,
-          reason: "unconvertible",
-          field: "messages",
-          expected: "a conversation ending in an assistant message after at least one other",
-          got: `last role "${r.messages[last]!.role}" of ${r.messages.length}`,
-        });
-      }
-      return withMeta({ prompt: r.messages.slice(0, last), completion: [r.messages[last]!] }, r.meta);
-    },
-  },
-  "prompt-completion": {
-    "prompt-completion": (r) => r,
-    conversation: (r): Conversation => {
-      const asMessages = (x: PromptCompletion["prompt"], role: "user" | "assistant") =>
-        typeof x === "string" ? [{ role, content: x }] : x;
-      return withMeta(
-        { messages: [...asMessages(r.prompt, "user"), ...asMessages(r.completion, "assistant")] },
-        r.meta,
-      );
-    },
-  },
-};
-
-/** The conversion from `from` to `to` (either named either way), or undefined when it does not make sense. */
-export function conversion(from: KindName, to: KindName): ((r: unknown, loc: Location) => unknown) | undefined {
-  return CONVERSIONS[resolveKind(from)][resolveKind(to)] as ((r: unknown, loc: Location) => unknown) | undefined;
-}
-
-/** Kinds a record of `from` can become (registry keys; show them with `formatName`). */
-export function targetsOf(from: KindName): RecordKind[] {
-  return Object.keys(CONVERSIONS[resolveKind(from)]) as RecordKind[];
-}
-
-/** Adapt one row of `format` and convert it to `to`: the whole pipeline for one row, pure. */
-export function adaptRow(format: FormatName, to: KindName, row: unknown, loc: Location, opts: AdaptOptions = {}) {
-  const adapter = adapterOf(format);
-  const convert = conversion(adapter.kind, to);
-  if (convert === undefined)
-    throw new Error(`cannot convert ${formatName(format)} (${formatName(adapter.kind)} records) to ${formatName(to)}`);
-  return convert(adapter.adapt(row, loc, opts), loc);
-}

@@ -3,15 +3,8 @@
  * the target kind, stopping at the first DataError or, with `skipInvalid`, counting skipped
  * rows per reason (and keeping the first error of each reason to show the user).
  */
-import {
-  type AdaptOptions,
-  adapterOf,
-  conversion,
-  type FormatName,
-  formatName,
-  type KindName,
-  targetsOf,
-} from "./adapters.ts";
+import { type AdaptOptions, adapterOf, type FormatName, formatName, type KindName } from "./adapters.ts";
+import { conversion, targetsOf } from "./conversions.ts";
 import { DataError, type DataErrorReason } from "./errors.ts";
 import type { ReadResult } from "./readers.ts";
 

@@ -1,16 +1,16 @@
 /**
- * Readers and writers for the four file formats data arrives in: JSONL (streamed line by
- * line), JSON arrays, CSV (RFC 4180) and Parquet (hyparquet). Every row comes out as a
+ * Readers for the four file formats data arrives in: JSONL (streamed line by line), JSON
+ * arrays, CSV (RFC 4180) and Parquet (hyparquet). Every row comes out as a
  * plain value with its location (file:line for text, file:row for Parquet); every problem
  * comes out as a DataError item in the same stream, so callers decide whether to stop at
  * the first one or skip and count (`--skip-invalid`). Readers never throw on bad bytes.
  *
  * The parsing is pure (`parseJsonl`, `parseJsonArray`, `parseCsv` take bytes or text);
- * `readRecords` and `writeJsonlAtomic` are the thin I/O shells around it.
+ * `readRecords` is the thin I/O shell around it. Writing JSONL is writers.ts.
  */
 import { createReadStream } from "node:fs";
-import { open, readFile, rename, rm } from "node:fs/promises";
-import { basename, dirname, extname, join } from "node:path";
+import { readFile } from "node:fs/promises";
+import { extname } from "node:path";
 import { parquetReadObjects } from "hyparquet";
 import { compressors } from "hyparquet-compressors";
 import { DataError, describeValue, type Location } from "./errors.ts";
@@ -421,44 +421,4 @@ function csvFromBytes(bytes: Uint8Array, file: string): ReadResult[] {
   } catch (err) {
     return [{ ok: false, error: err as DataError }];
   }
-}
-
-/** Records as JSONL text, one JSON object per line, trailing newline. */
-export function toJsonl(records: Iterable<unknown>): string {
-  let s = "";
-  for (const r of records) s += JSON.stringify(r) + "\n";
-  return s;
-}
-
-/**
- * Write records as JSONL atomically: into a temporary file beside `path`, renamed over it
- * only when every record is written. If `records` throws midway, the temporary file is
- * removed and `path` is left as it was. Returns the number of records written.
- */
-export async function writeJsonlAtomic(
-  path: string,
-  records: Iterable<unknown> | AsyncIterable<unknown>,
-): Promise<number> {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
-  const fh = await open(tmp, "w");
-  let n = 0;
-  try {
-    let buf = "";
-    for await (const r of records) {
-      buf += JSON.stringify(r) + "\n";
-      n++;
-      if (buf.length > 1 << 20) {
-        await fh.write(buf);
-        buf = "";
-      }
-    }
-    await fh.write(buf);
-    await fh.close();
-    await rename(tmp, path);
-  } catch (err) {
-    await fh.close().catch(() => {});
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  return n;
 }

@@ -1,12 +1,12 @@
 /** Names and one-line descriptions of the demo's three variants. */
-import { COT_TRIGGER } from "../eval/prompting.ts";
+import { STEP_BY_STEP_TRIGGER } from "../data/format.ts";
 import type { Variant } from "./types.ts";
 
 export const LABELS: Record<Variant, { label: string; description: string }> = {
   direct: { label: "Direct answer", description: 'Trained to answer at once: the target is only "#### answer".' },
   cot: {
     label: "Chain of thought",
-    description: `Prompted with "${COT_TRIGGER}", trained on the worked steps, then "#### answer".`,
+    description: `Prompted with "${STEP_BY_STEP_TRIGGER}", trained on the worked steps, then "#### answer".`,
   },
   mixed: {
     label: "Mixed",

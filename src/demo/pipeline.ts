@@ -21,17 +21,16 @@
 
 import { mkdir, readFile, rename, rm } from "node:fs/promises";
 import { basename, join } from "node:path";
-import { writeJsonlAtomic } from "../data/readers.ts";
 import type { CoTRecord } from "../data/records.ts";
 import { generateDataset } from "../data/tasks/index.ts";
+import { writeJsonlAtomic } from "../data/writers.ts";
 import { initEngine } from "../engine/device.ts";
 import { pathExists as exists, writeTextAtomic } from "../engine/files.ts";
 import { disposeTree } from "../engine/memory.ts";
-import { type EvalExample, EXAMPLES_FILE, SUMMARY_FILE } from "../eval/run.ts";
+import type { EvalExample } from "../eval/score.ts";
 import { saveModel } from "../model/checkpoint.ts";
-import { configFromSizes, toHfConfig } from "../model/config.ts";
-import { initParams } from "../model/model.ts";
-import { EVAL_FILE, FINAL_DIR, METRICS_FILE, SUMMARY_FILE as RUN_SUMMARY } from "../runs/layout.ts";
+import { createModel } from "../model/model.ts";
+import { EVAL_FILE, EXAMPLES_FILE, FINAL_DIR, METRICS_FILE, SUMMARY_FILE } from "../runs/layout.ts";
 import { openRun, readSummary } from "../runs/run.ts";
 import { machine, versions } from "../runs/version.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
@@ -162,7 +161,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     });
     return {
       summary: finished as unknown as DemoSummary,
-      summaryPath: join(out, RUN_SUMMARY),
+      summaryPath: join(out, SUMMARY_FILE),
       reportPath: join(out, "report.html"),
     };
   } catch (err) {
@@ -390,26 +389,26 @@ async function prepareBase(
       `base: Llama-style, hidden ${m.hidden}, ${m.layers} layers, ${m.heads} heads, initialised from seed ${s.seed}`,
     );
     await timed("base", async () => {
-      const config = configFromSizes({
-        arch: "llama",
-        vocabSize: tokenizer.vocabSize,
-        hiddenSize: m.hidden,
-        numLayers: m.layers,
-        numHeads: m.heads,
-        numKvHeads: m.kvHeads,
-        intermediateSize: m.intermediate,
-        maxPositionEmbeddings: 2 * (s.seqLen + s.maxNewTokens),
-        bosTokenId: tokenizer.bosId,
-        eosTokenIds: tokenizer.eosId === null ? [] : [tokenizer.eosId],
-        padTokenId: tokenizer.padId,
-      });
-      const params = initParams(config, { seed: s.seed });
+      const model = createModel(
+        {
+          arch: "llama",
+          vocabSize: tokenizer.vocabSize,
+          hiddenSize: m.hidden,
+          numLayers: m.layers,
+          numHeads: m.heads,
+          numKvHeads: m.kvHeads,
+          intermediateSize: m.intermediate,
+          maxPositionEmbeddings: 2 * (s.seqLen + s.maxNewTokens),
+        },
+        tokenizer,
+        { seed: s.seed },
+      );
       const tmp = `${baseDir}.tmp`;
       await rm(tmp, { recursive: true, force: true });
       try {
-        await saveModel(tmp, { config, params, hfConfig: toHfConfig(config) }, { tokenizerFrom: tokDir });
+        await saveModel(tmp, model, { tokenizerFrom: tokDir });
       } finally {
-        disposeTree(params);
+        disposeTree(model.params);
       }
       await rename(tmp, baseDir);
     });

@@ -4,8 +4,9 @@
  * accuracy, learning curves, example chains with their step verdicts, and how the run was
  * made (seeds, versions, machine, settings). A pure function of the summary and the runs.
  */
-import type { EvalExample } from "../eval/run.ts";
-import { escapeXml, lineChartSvg, movingAverage, PALETTE } from "../lab/svg.ts";
+import type { EvalExample } from "../eval/score.ts";
+import { movingAverage } from "../eval/series.ts";
+import { escapeXml, lineChartSvg, PALETTE } from "../lab/svg.ts";
 import { fin, fixed, interval, pct, setName, signedPoints } from "./format.ts";
 import { type DemoSummary, VARIANTS, type VariantReport } from "./types.ts";
 

@@ -9,7 +9,7 @@
  */
 import type { CoTRecord } from "../data/records.ts";
 import { pairedBootstrap } from "../eval/bootstrap.ts";
-import type { EvalExample } from "../eval/run.ts";
+import type { EvalExample } from "../eval/score.ts";
 import type { CotVsDirect } from "./types.ts";
 
 const taskOf = (r: CoTRecord) => String(r.meta?.task ?? "");

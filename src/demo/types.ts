@@ -7,7 +7,7 @@
  *   cot     the chain of thought, then the answer line ("x - 5 = 5. ... #### 10")
  *   mixed   half direct, half chain of thought, with varied instruction phrasings
  */
-import type { EvalExample } from "../eval/run.ts";
+import type { EvalExample } from "../eval/score.ts";
 import type { Machine } from "../runs/version.ts";
 
 export const VARIANTS = ["direct", "cot", "mixed"] as const;

@@ -14,8 +14,9 @@
  */
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { EXAMPLES_FILE } from "../runs/layout.ts";
 import { type BootstrapResult, pairedBootstrap } from "./bootstrap.ts";
-import { type EvalExample, EXAMPLES_FILE } from "./run.ts";
+import type { EvalExample } from "./score.ts";
 
 export class CompareError extends Error {
   override name = "CompareError";

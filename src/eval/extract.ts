@@ -30,7 +30,7 @@
  * digit-number if there is one).
  */
 
-import { type AnswerTask, matchBrace } from "./normalize.ts";
+import { type AnswerTask, findBoxed } from "../data/answer/index.ts";
 
 export type ExtractMode = "strict" | "flexible";
 
@@ -77,24 +77,6 @@ function lastMatch(text: string, re: RegExp): RegExpExecArray | null {
     if (m[0] === "") g.lastIndex++;
   }
   return last;
-}
-
-/** The content of every `\boxed{…}` / `\fbox{…}` (balanced braces) and `\boxed N`, in order. */
-export function findBoxed(text: string): string[] {
-  const out: string[] = [];
-  const re = /\\(?:boxed|fbox)\s*(\{|\s+[^\s$]+)/g;
-  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
-    if (m[1] === "{") {
-      const open = m.index + m[0].length - 1;
-      const close = matchBrace(text, open);
-      if (close < 0) continue;
-      out.push(text.slice(open + 1, close - 1).trim());
-      re.lastIndex = close;
-    } else {
-      out.push(m[1]!.trim());
-    }
-  }
-  return out;
 }
 
 // Markdown / LaTeX decoration allowed between the phrase and the number.

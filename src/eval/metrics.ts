@@ -11,7 +11,7 @@
  *     (p̂ + z²/2n ± z·sqrt(p̂(1−p̂)/n + z²/4n²)) / (1 + z²/n).
  */
 
-import { type AnswerTask, answersMatch, canonicalAnswer } from "./normalize.ts";
+import { type AnswerTask, answersMatch, canonicalAnswer } from "../data/answer/index.ts";
 
 /** A two-sided confidence interval. */
 export interface Interval {
@@ -72,7 +72,7 @@ export function accuracy(items: readonly ScoredItem[]): AccuracyReport & { byTas
 
 /** Exact match of an extracted prediction against gold (1 or 0), with the task's normalisation. */
 export function exactMatch(pred: string | null, gold: string, task: AnswerTask): number {
-  return answersMatch(pred, gold, task) ? 1 : 0;
+  return answersMatch(pred, gold, { task }) ? 1 : 0;
 }
 
 /**
@@ -139,5 +139,5 @@ export function majAtK(answers: readonly (string | null)[], gold: string, task: 
   if (!Number.isInteger(k) || k < 1 || k > answers.length) {
     throw new Error(`majAtK: need 1 <= k <= answers.length (${answers.length}), got k=${k}`);
   }
-  return answersMatch(majorityVote(answers.slice(0, k), task).answer, gold, task) ? 1 : 0;
+  return answersMatch(majorityVote(answers.slice(0, k), task).answer, gold, { task }) ? 1 : 0;
 }

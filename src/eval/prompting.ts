@@ -22,6 +22,7 @@
  * ids, see chatStopIds).
  */
 
+import { STEP_BY_STEP_TRIGGER } from "../data/format.ts";
 import type { CoTRecord } from "../data/records.ts";
 import { answerLine } from "../data/tasks/types.ts";
 import { Rng } from "../engine/rng.ts";
@@ -42,8 +43,6 @@ export const EVAL_MODES = { cot: "zero-cot", direct: "zero", fewshot: "few-cot" 
 >;
 export type EvalMode = keyof typeof EVAL_MODES;
 
-/** Kojima et al.'s zero-shot chain-of-thought trigger. */
-export const COT_TRIGGER = "Let's think step by step.";
 /** Where a plain-format generation stops: the start of another question. */
 export const PLAIN_STOP_STRINGS: readonly string[] = ["\nQ:"];
 
@@ -134,12 +133,12 @@ export function promptBuilder(opts: PromptingOptions): (question: string) => Bui
       for (const e of exemplars) {
         messages.push({ role: "user", content: e.question.trim() }, { role: "assistant", content: exemplarAnswer(e) });
       }
-      messages.push({ role: "user", content: kind === "zero-cot" ? `${q}\n${COT_TRIGGER}` : q });
+      messages.push({ role: "user", content: kind === "zero-cot" ? `${q}\n${STEP_BY_STEP_TRIGGER}` : q });
       const prompt = applyChatTemplate(opts.chat, messages, { addGenerationPrompt: true });
       return { prompt, stop: [], exemplars: exemplars.map((e) => e.question) };
     }
     const shotsText = exemplars.map((e) => `Q: ${e.question.trim()}\nA: ${exemplarAnswer(e)}\n\n`).join("");
-    const prompt = `${shotsText}Q: ${q}\nA:${kind === "zero-cot" ? ` ${COT_TRIGGER}` : ""}`;
+    const prompt = `${shotsText}Q: ${q}\nA:${kind === "zero-cot" ? ` ${STEP_BY_STEP_TRIGGER}` : ""}`;
     return { prompt, stop: [...PLAIN_STOP_STRINGS], exemplars: exemplars.map((e) => e.question) };
   };
 }

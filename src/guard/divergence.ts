@@ -43,6 +43,8 @@
  * Raise `window` for noisier streams; raise `zThreshold` to trade power for fewer alarms.
  */
 
+import { movingAverage } from "../eval/series.ts";
+
 /** Knobs of the divergence detector; every field has a default (see `DEFAULT_DIVERGENCE`). */
 export interface DivergenceOptions {
   /** w: pairs per block and moving-average length. Larger is slower to fire and quieter on noise. */
@@ -140,8 +142,8 @@ export function divergenceTrace(
   const o = divergenceOptions(options);
   const w = o.window;
   const n = proxy.length;
-  const proxyAvg = movingAverage(proxy, w); // [n], NaN before index w−1
-  const trueAvg = movingAverage(truth, w);
+  const proxyAvg = movingAverage(proxy, w, { partial: false }); // [n], NaN before index w−1
+  const trueAvg = movingAverage(truth, w, { partial: false });
   const out: DivergenceStats[] = [];
   let bestEnd = -1; // end index of the truth's best block among those ending before C
   for (let t = 2 * w - 1; t < n; t++) {
@@ -215,18 +217,6 @@ export function detectDivergence(
         `indices, never ${o.patience} in a row (last: z_proxy = ${fmt(last.zProxy)}, z_true = ${fmt(last.zTrue)}, ` +
         `ρ = ${fmt(last.correlation)})`;
   return { fired: false, reason, stats: last, options: o, n };
-}
-
-/** Trailing moving average: out[i] = mean(xs[i−w+1 .. i]) for i ≥ w−1, NaN before. */
-export function movingAverage(xs: readonly number[], w: number): Float64Array {
-  const out = new Float64Array(xs.length).fill(Number.NaN);
-  let sum = 0;
-  for (let i = 0; i < xs.length; i++) {
-    sum += xs[i]!;
-    if (i >= w) sum -= xs[i - w]!;
-    if (i >= w - 1) out[i] = sum / w;
-  }
-  return out;
 }
 
 /** Pearson correlation of xs[a..b] and ys[a..b] (inclusive); 0 when either is constant. */

@@ -12,6 +12,7 @@
  * Pure: returns numbers and SVG strings; the CLI writes files and prints.
  */
 import { deriveSeed, Rng } from "../engine/rng.ts";
+import { movingAverage } from "../eval/series.ts";
 import {
   advantageTable,
   deterministicPolicy,
@@ -30,7 +31,7 @@ import {
   valueIteration,
 } from "./dp.ts";
 import { ACTION_ARROWS, type Gridworld, greedyPath, gridworldHeatMap, type TdSettings } from "./gridworld.ts";
-import { lineChartSvg, movingAverage } from "./svg.ts";
+import { lineChartSvg } from "./svg.ts";
 import { linearDecay, qLearning, sarsa, type TdResult } from "./tabular.ts";
 
 /** Largest discount used for the random-policy evaluation check (see runGridworldExperiment). */

@@ -417,17 +417,3 @@ function arrow(cx: number, cy: number, len: number, dir: number, color: string):
     `<polygon points="${p(tip)} ${p(h1)} ${p(h2)}" fill="${color}"/>`,
   ].join("");
 }
-
-/** Trailing moving average over up to `window` points, for smoothing noisy curves before plotting. */
-export function movingAverage(ys: ArrayLike<number>, window: number): number[] {
-  if (!(Number.isInteger(window) && window >= 1))
-    throw new RangeError(`movingAverage: window must be an integer ≥ 1, got ${window}`);
-  const out: number[] = [];
-  let sum = 0;
-  for (let i = 0; i < ys.length; i++) {
-    sum += ys[i]!;
-    if (i >= window) sum -= ys[i - window]!;
-    out.push(sum / Math.min(i + 1, window));
-  }
-  return out;
-}

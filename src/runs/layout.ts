@@ -12,6 +12,7 @@
  *     checkpoints/step-N/  everything a resume needs (train/checkpoint.ts)
  *     final/               the Hugging Face folder at the end (final/adapter/ for LoRA)
  *     summary.json         written at the end of every run, finished or not (summary.ts)
+ *     eval/                an evaluation (eval/report.ts writeEvalOutputs): examples.jsonl, summary.json, summary.md
  *     .lock                held while a process writes the run (lock.ts)
  *
  * Every JSONL row of a step-indexed log carries `step`, so a resumed run can cut each log
@@ -31,11 +32,14 @@ export const FINAL_DIR = "final";
 /** The PEFT adapter of a LoRA / QLoRA run, inside final/. */
 export const ADAPTER_DIR = "adapter";
 export const LOCK_FILE = ".lock";
-/** An evaluation's folder inside a run (the demo's cot/eval/), and the per-example file of any eval folder. */
+/** An evaluation's folder inside a run (the demo's cot/eval/). */
 export const EVAL_DIR = "eval";
-export const EXAMPLES_FILE = "examples.jsonl";
 /** A tokenizer a run trained for itself (SFT's init.tokenizer: {vocabSize}). */
 export const TOKENIZER_DIR = "tokenizer";
+/** An evaluation's scored examples, one per line (beside its SUMMARY_FILE report and TABLE_FILE tables). */
+export const EXAMPLES_FILE = "examples.jsonl";
+/** An evaluation's report as Markdown tables. */
+export const TABLE_FILE = "summary.md";
 
 /** The step-indexed logs, cut back together on resume. */
 export const STEP_LOGS = [METRICS_FILE, EVAL_FILE, SAMPLES_FILE, ALERTS_FILE] as const;

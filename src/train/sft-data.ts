@@ -11,7 +11,7 @@
 import { rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { DataFileConfig, DataSourceConfig } from "../config/blocks.ts";
-import { adaptRow } from "../data/adapters.ts";
+import { adaptRow } from "../data/conversions.ts";
 import {
   chatTemplateOf,
   formatDataset,
@@ -32,7 +32,7 @@ import type { SftConfig } from "./config.ts";
 
 export type Example = { prompt: string; target: string };
 
-/** Every row of the files, converted to `to` records (adapters.ts); the first bad row is an error naming its file and line. */
+/** Every row of the files, converted to `to` records (adapters.ts, conversions.ts); the first bad row is an error naming its file and line. */
 export async function readFiles<K extends "cot" | "instruction">(
   files: readonly DataFileConfig[],
   to: K,

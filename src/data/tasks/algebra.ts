@@ -10,8 +10,8 @@
  * original by construction, and the last one must read "x = <answer>".
  */
 import type { Rng } from "../../engine/rng.ts";
-import { Frac } from "./claims.ts";
-import { answersMatch, type TaskGenerator, verdict } from "./types.ts";
+import { Rational } from "../answer/index.ts";
+import { checkFinalAnswer, type TaskGenerator, verdict } from "./types.ts";
 
 export interface AlgebraOptions {
   /** Largest |x| of the solution. */
@@ -31,21 +31,21 @@ export interface AlgebraStructured {
 
 /** a·x + b, exactly. */
 export interface Linear {
-  a: Frac;
-  b: Frac;
+  a: Rational;
+  b: Rational;
 }
 type Equation = [Linear, Linear];
 
-const lin = (a: number, b: number): Linear => ({ a: Frac.of(a), b: Frac.of(b) });
+const lin = (a: number, b: number): Linear => ({ a: Rational.of(a), b: Rational.of(b) });
 const linEq = (p: Linear, q: Linear) => p.a.eq(q.a) && p.b.eq(q.b);
 
 /** "3x + 5", "x - 2", "-x", "12". */
 export function showLinear({ a, b }: Linear): string {
-  const zero = Frac.of(0);
-  const xs = a.eq(zero) ? "" : a.eq(Frac.of(1)) ? "x" : a.eq(Frac.of(-1)) ? "-x" : `${a}x`;
+  const zero = Rational.of(0);
+  const xs = a.eq(zero) ? "" : a.eq(Rational.of(1)) ? "x" : a.eq(Rational.of(-1)) ? "-x" : `${a}x`;
   if (xs === "") return b.toString();
   if (b.eq(zero)) return xs;
-  return b.n < 0n ? `${xs} - ${b.mul(Frac.of(-1))}` : `${xs} + ${b}`;
+  return b.n < 0n ? `${xs} - ${b.mul(Rational.of(-1))}` : `${xs} + ${b}`;
 }
 
 /** Parse one side: numbers, x, + - * /, parentheses, implicit products ("3x", "4(x - 2)"); null if not linear. */
@@ -92,10 +92,13 @@ export function parseLinear(text: string): Linear | null {
     if (t === undefined) return null;
     if (t === "x") return lin(1, 0);
     if (num(t))
-      return { a: Frac.of(0), b: new Frac(BigInt(t.replace(".", "")), 10n ** BigInt(t.split(".")[1]?.length ?? 0)) };
+      return {
+        a: Rational.of(0),
+        b: new Rational(BigInt(t.replace(".", "")), 10n ** BigInt(t.split(".")[1]?.length ?? 0)),
+      };
     if (t === "-") {
       const f = factor();
-      return f && { a: f.a.mul(Frac.of(-1)), b: f.b.mul(Frac.of(-1)) };
+      return f && { a: f.a.mul(Rational.of(-1)), b: f.b.mul(Rational.of(-1)) };
     }
     if (t !== "(") return null;
     const inner = expr();
@@ -119,8 +122,8 @@ const showEq = ([l, r]: Equation) => `${showLinear(l)} = ${showLinear(r)}`;
 function applyOp(op: string, [l, r]: Equation): Equation | null {
   let m = /^(Subtract|Add) (\d*)(x?) (?:from|to) both sides$/.exec(op);
   if (m && (m[2] !== "" || m[3] === "x")) {
-    const k = Frac.of(Number(m[2] === "" ? 1 : m[2]) * (m[1] === "Subtract" ? -1 : 1));
-    const t: Linear = m[3] === "x" ? { a: k, b: Frac.of(0) } : { a: Frac.of(0), b: k };
+    const k = Rational.of(Number(m[2] === "" ? 1 : m[2]) * (m[1] === "Subtract" ? -1 : 1));
+    const t: Linear = m[3] === "x" ? { a: k, b: Rational.of(0) } : { a: Rational.of(0), b: k };
     return [
       { a: l.a.add(t.a), b: l.b.add(t.b) },
       { a: r.a.add(t.a), b: r.b.add(t.b) },
@@ -128,7 +131,7 @@ function applyOp(op: string, [l, r]: Equation): Equation | null {
   }
   m = /^Divide both sides by (-?\d+)$/.exec(op);
   if (m && Number(m[1]) !== 0) {
-    const k = Frac.of(Number(m[1]));
+    const k = Rational.of(Number(m[1]));
     return [
       { a: l.a.div(k)!, b: l.b.div(k)! },
       { a: r.a.div(k)!, b: r.b.div(k)! },
@@ -210,7 +213,7 @@ export const algebra: TaskGenerator<AlgebraStructured, AlgebraOptions> = {
       canonical: JSON.stringify([s.shape, s.coefficients]),
     };
   },
-  checkAnswer: (problem, answer) => answersMatch(problem.answer, answer.replace(/^\s*x\s*=\s*/, "")),
+  checkAnswer: (problem, answer) => checkFinalAnswer(problem, answer.replace(/^\s*x\s*=\s*/, "")),
   checkSteps(problem, steps) {
     let eq = build(problem.structured).start;
     for (let k = 0; k < steps.length; k++) {
@@ -226,8 +229,8 @@ export const algebra: TaskGenerator<AlgebraStructured, AlgebraOptions> = {
       eq = got;
     }
     const [l, r] = eq;
-    const solved = l.a.eq(Frac.of(1)) && l.b.n === 0n && r.a.n === 0n;
-    if (!solved || !r.b.eq(Frac.of(problem.structured.solution))) {
+    const solved = l.a.eq(Rational.of(1)) && l.b.n === 0n && r.a.n === 0n;
+    if (!solved || !r.b.eq(Rational.of(problem.structured.solution))) {
       return verdict([{ step: steps.length, reason: `the chain ends at ${showEq(eq)}, not x = ${problem.answer}` }]);
     }
     return verdict([]);

@@ -7,8 +7,9 @@
  * swapping a step always leaves some step using a number it has not derived yet.
  */
 import type { Rng } from "../../engine/rng.ts";
-import { allDistinct, checkClaimChain, Frac } from "./claims.ts";
-import { answersMatch, type TaskGenerator, verdict } from "./types.ts";
+import { Rational } from "../answer/index.ts";
+import { allDistinct, checkClaimChain } from "./claims.ts";
+import { checkFinalAnswer, type TaskGenerator, verdict } from "./types.ts";
 
 export interface ArithmeticOptions {
   /** Largest quantity / count drawn. */
@@ -226,7 +227,7 @@ export const arithmetic: TaskGenerator<ArithmeticStructured, ArithmeticOptions> 
       };
       const d = drawn(structured);
       const all = [...d.given, ...d.constants, ...d.results];
-      if (!all.every((x) => Number.isInteger(x) && x > 0) || !allDistinct(all.map(Frac.of))) continue;
+      if (!all.every((x) => Number.isInteger(x) && x > 0) || !allDistinct(all.map(Rational.of))) continue;
       return {
         task: "arithmetic",
         question: d.question,
@@ -237,12 +238,16 @@ export const arithmetic: TaskGenerator<ArithmeticStructured, ArithmeticOptions> 
       };
     }
   },
-  checkAnswer: (problem, answer) => answersMatch(problem.answer, answer),
+  checkAnswer: checkFinalAnswer,
   checkSteps(problem, steps) {
     const d = drawn(problem.structured);
     return verdict(
       checkClaimChain(
-        { given: d.given.map(Frac.of), constants: d.constants.map(Frac.of), answer: Frac.of(Number(problem.answer)) },
+        {
+          given: d.given.map(Rational.of),
+          constants: d.constants.map(Rational.of),
+          answer: Rational.of(Number(problem.answer)),
+        },
         steps,
       ),
     );

@@ -8,84 +8,9 @@
  * earlier step's result, every number in the narrative must be one of the claim's
  * operands, and the last result must be the answer.
  */
+import { parseNumber, type Rational } from "../answer/index.ts";
 
-function gcd(a: bigint, b: bigint): bigint {
-  a = a < 0n ? -a : a;
-  b = b < 0n ? -b : b;
-  while (b !== 0n) [a, b] = [b, a % b];
-  return a;
-}
-
-/** An exact rational n/d with d > 0, always reduced. */
-export class Frac {
-  readonly n: bigint;
-  readonly d: bigint;
-  constructor(n: bigint, d = 1n) {
-    if (d === 0n) throw new RangeError("Frac: zero denominator");
-    if (d < 0n) [n, d] = [-n, -d];
-    const g = gcd(n, d) || 1n;
-    this.n = n / g;
-    this.d = d / g;
-  }
-  static of(x: number | bigint): Frac {
-    if (typeof x === "bigint") return new Frac(x);
-    if (!Number.isInteger(x)) throw new RangeError(`Frac.of: ${x} is not an integer; use parseNumber`);
-    return new Frac(BigInt(x));
-  }
-  add(o: Frac): Frac {
-    return new Frac(this.n * o.d + o.n * this.d, this.d * o.d);
-  }
-  sub(o: Frac): Frac {
-    return new Frac(this.n * o.d - o.n * this.d, this.d * o.d);
-  }
-  mul(o: Frac): Frac {
-    return new Frac(this.n * o.n, this.d * o.d);
-  }
-  /** null on division by zero. */
-  div(o: Frac): Frac | null {
-    return o.n === 0n ? null : new Frac(this.n * o.d, this.d * o.n);
-  }
-  eq(o: Frac): boolean {
-    return this.n === o.n && this.d === o.d;
-  }
-  isInteger(): boolean {
-    return this.d === 1n;
-  }
-  /** "12", "-3", "2.5" when the decimal terminates, else "7/3". */
-  toString(): string {
-    if (this.d === 1n) return this.n.toString();
-    let d = this.d;
-    let twos = 0;
-    let fives = 0;
-    while (d % 2n === 0n) [d, twos] = [d / 2n, twos + 1];
-    while (d % 5n === 0n) [d, fives] = [d / 5n, fives + 1];
-    if (d !== 1n) return `${this.n}/${this.d}`;
-    const places = Math.max(twos, fives);
-    const scaled = (this.n * 10n ** BigInt(places)) / this.d;
-    const neg = scaled < 0n;
-    const digits = (neg ? -scaled : scaled).toString().padStart(places + 1, "0");
-    return `${neg ? "-" : ""}${digits.slice(0, -places)}.${digits.slice(-places)}`;
-  }
-}
-
-/** Parse "12", "-3.50", "$1,200", "25%", "7/3", "12 km" into an exact rational; null if not a number. */
-export function parseNumber(text: string): Frac | null {
-  const t = text
-    .trim()
-    .replace(/^\$|^-\$/, (m) => (m === "-$" ? "-" : ""))
-    .replace(/,(?=\d{3}\b)/g, "")
-    .replace(/\s*%$/, "")
-    .replace(/\s+[A-Za-z]+$/, "");
-  const frac = /^(-?\d+)\s*\/\s*(\d+)$/.exec(t);
-  if (frac) return frac[2] === "0" ? null : new Frac(BigInt(frac[1]!), BigInt(frac[2]!));
-  const dec = /^(-?)(\d+)(?:\.(\d+))?$/.exec(t);
-  if (!dec) return null;
-  const frac10 = dec[3] ?? "";
-  const n = BigInt(dec[2]! + frac10) * (dec[1] === "-" ? -1n : 1n);
-  return new Frac(n, 10n ** BigInt(frac10.length));
-}
-
-type Token = { kind: "num"; value: Frac; text: string } | { kind: "op"; op: string };
+type Token = { kind: "num"; value: Rational; text: string } | { kind: "op"; op: string };
 
 function tokenize(expr: string): Token[] | null {
   const tokens: Token[] = [];
@@ -104,13 +29,13 @@ function tokenize(expr: string): Token[] | null {
 }
 
 /** Evaluate an expression of numbers, + - * / and parentheses, exactly; null if malformed or dividing by zero. */
-export function evalExpr(expr: string): Frac | null {
+export function evalExpr(expr: string): Rational | null {
   const tokens = tokenize(expr);
   if (!tokens || tokens.length === 0) return null;
   let i = 0;
   const peek = (): Token | undefined => tokens[i];
   // expr := term (('+'|'-') term)*; term := factor (('*'|'/') factor)*; factor := '-' factor | num | '(' expr ')'
-  const parseExpr = (): Frac | null => {
+  const parseExpr = (): Rational | null => {
     let acc = parseTerm();
     for (let t = peek(); acc && t?.kind === "op" && (t.op === "+" || t.op === "-"); t = peek()) {
       i++;
@@ -120,7 +45,7 @@ export function evalExpr(expr: string): Frac | null {
     }
     return acc;
   };
-  const parseTerm = (): Frac | null => {
+  const parseTerm = (): Rational | null => {
     let acc = parseFactor();
     for (let t = peek(); acc && t?.kind === "op" && (t.op === "*" || t.op === "/"); t = peek()) {
       i++;
@@ -130,11 +55,11 @@ export function evalExpr(expr: string): Frac | null {
     }
     return acc;
   };
-  const parseFactor = (): Frac | null => {
+  const parseFactor = (): Rational | null => {
     const t = tokens[i++];
     if (!t) return null;
     if (t.kind === "num") return t.value;
-    if (t.op === "-") return parseFactor()?.mul(new Frac(-1n)) ?? null;
+    if (t.op === "-") return parseFactor()?.neg() ?? null;
     if (t.op !== "(") return null;
     const inner = parseExpr();
     const close = tokens[i++];
@@ -147,8 +72,8 @@ export function evalExpr(expr: string): Frac | null {
 /** A parsed claim "expr = result" and the narrative around it. */
 export interface Claim {
   expr: string;
-  operands: Frac[];
-  result: Frac;
+  operands: Rational[];
+  result: Rational;
   /** The step with the claim cut out. */
   narrative: string;
 }
@@ -156,7 +81,7 @@ export interface Claim {
 const NUMBER_RE = /\$?\d+(?:\.\d+)?/g;
 
 /** The numbers written in a piece of text, as exact rationals. */
-export function numbersIn(text: string): Frac[] {
+export function numbersIn(text: string): Rational[] {
   return (text.match(NUMBER_RE) ?? []).map((s) => parseNumber(s)!);
 }
 
@@ -183,11 +108,11 @@ export function parseClaim(step: string): Claim | null {
 /** Options for `checkClaimChain`. */
 export interface ClaimChainSpec {
   /** Numbers given in the question. */
-  given: Frac[];
+  given: Rational[];
   /** Known constants the chain may use (100 for percents, 60 minutes per hour, conversion factors). */
-  constants?: Frac[];
+  constants?: Rational[];
   /** The gold answer; the last step's result must equal it. */
-  answer: Frac;
+  answer: Rational;
   /** Extra per-step check (e.g. units); return a reason to reject. */
   extra?: (step: string, claim: Claim, index: number) => string | null;
 }
@@ -198,9 +123,9 @@ export interface ClaimChainSpec {
  * is one of the claim's operands. The chain must end on the answer.
  */
 export function checkClaimChain(spec: ClaimChainSpec, steps: string[]): { step: number; reason: string }[] {
-  const known: Frac[] = [...spec.given, ...(spec.constants ?? [])];
-  const has = (xs: Frac[], x: Frac) => xs.some((y) => y.eq(x));
-  let last: Frac | null = null;
+  const known: Rational[] = [...spec.given, ...(spec.constants ?? [])];
+  const has = (xs: Rational[], x: Rational) => xs.some((y) => y.eq(x));
+  let last: Rational | null = null;
   for (let k = 0; k < steps.length; k++) {
     const step = steps[k]!;
     const claim = parseClaim(step);
@@ -226,7 +151,7 @@ export function checkClaimChain(spec: ClaimChainSpec, steps: string[]): { step: 
 }
 
 /** True iff all values are pairwise distinct (generators use this so a dropped or swapped step cannot hide). */
-export function allDistinct(values: Frac[]): boolean {
+export function allDistinct(values: Rational[]): boolean {
   for (let i = 0; i < values.length; i++) {
     for (let j = i + 1; j < values.length; j++) if (values[i]!.eq(values[j]!)) return false;
   }

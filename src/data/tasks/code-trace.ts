@@ -9,8 +9,9 @@
  * the value (the claim's arithmetic is also recomputed).
  */
 import type { Rng } from "../../engine/rng.ts";
-import { evalExpr, parseNumber } from "./claims.ts";
-import { answersMatch, type TaskGenerator, verdict } from "./types.ts";
+import { parseNumber } from "../answer/index.ts";
+import { evalExpr } from "./claims.ts";
+import { checkFinalAnswer, type TaskGenerator, verdict } from "./types.ts";
 
 export interface CodeTraceOptions {
   /** Top-level lines before the loop is counted (3..maxLines). */
@@ -157,7 +158,7 @@ export const codeTrace: TaskGenerator<CodeTraceStructured, CodeTraceOptions> = {
       };
     }
   },
-  checkAnswer: (problem, answer) => answersMatch(problem.answer, answer),
+  checkAnswer: checkFinalAnswer,
   checkSteps(problem, steps) {
     const { events } = trace(problem.structured.program);
     const re = /^Line (\d+)(?: \(i = (-?\d+)\))?: (\w+) = (?:(.+) = )?(-?\d+)\.?$/;

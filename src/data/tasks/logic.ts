@@ -31,7 +31,7 @@
  * and requires the stated remainder to be exactly the current expression with it replaced.
  */
 import type { Rng } from "../../engine/rng.ts";
-import { answersMatch, type StepVerdict, type TaskGenerator, verdict } from "./types.ts";
+import { checkFinalAnswer, type StepVerdict, type TaskGenerator, verdict } from "./types.ts";
 
 export interface LogicOptions {
   kinds: ("ordering" | "boolean")[];
@@ -356,7 +356,7 @@ export const logic: TaskGenerator<LogicStructured, LogicOptions> = {
       canonical: JSON.stringify([kind, order, facts, s.ask]),
     };
   },
-  checkAnswer: (problem, answer) => answersMatch(problem.answer, answer),
+  checkAnswer: checkFinalAnswer,
   checkSteps(problem, steps) {
     const s = problem.structured;
     if (s.kind === "ordering") return checkOrdering(s, steps);

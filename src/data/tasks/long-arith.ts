@@ -13,7 +13,7 @@
  * caught at its position.
  */
 import type { Rng } from "../../engine/rng.ts";
-import { answersMatch, type Problem, type TaskGenerator, verdict } from "./types.ts";
+import { checkFinalAnswer, type Problem, type TaskGenerator, verdict } from "./types.ts";
 
 export interface LongArithOptions {
   /** Digits of the first operand (addition: both), inclusive range. */
@@ -174,7 +174,7 @@ export const longArith: TaskGenerator<LongArithStructured, LongArithOptions> = {
       canonical: JSON.stringify([op, a, b]),
     };
   },
-  checkAnswer: (problem, answer) => answersMatch(problem.answer, answer),
+  checkAnswer: checkFinalAnswer,
   checkSteps(problem: Problem<LongArithStructured>, steps) {
     const { op, a, b } = problem.structured;
     return verdict(op === "+" ? checkAddition(a, b, steps) : checkMultiplication(a, b, steps));

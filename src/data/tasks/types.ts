@@ -6,9 +6,10 @@
  * and template that make the problem what it is, without surface names) that the
  * held-out split hashes. Two checkers come with it:
  *
- *  - `checkAnswer(problem, answer)`: is a final answer right? Numbers compare as exact
- *    rationals after normalisation ("12", "12.0", "$12", "1,200", "24/2" all parse), so
- *    equivalent formats are accepted; anything else compares case-insensitively.
+ *  - `checkAnswer(problem, answer)`: is a final answer right? Every generator uses
+ *    `checkFinalAnswer`, i.e. the answer module's one `answersMatch` (src/data/answer/):
+ *    numbers compare as exact rationals ("12", "12.0", "$12", "1,200", "24/2", "1 1/2"),
+ *    anything else as normalised text.
  *  - `checkSteps(problem, steps)`: is every step right AND does it follow from the question
  *    or earlier steps? Each task recomputes each step's claim exactly (bigint rationals)
  *    and names the first bad step. `firstInvalid === steps.length` means every step given
@@ -19,8 +20,8 @@
  * GSM8K, so the same extractor reads generated and public data).
  */
 import type { Rng } from "../../engine/rng.ts";
+import { answersMatch } from "../answer/index.ts";
 import type { CoTRecord } from "../records.ts";
-import { parseNumber } from "./claims.ts";
 
 /** The fixed answer line appended to a chain when rendering a target: `#### <answer>`. */
 export const ANSWER_LINE = "#### {answer}";
@@ -71,23 +72,14 @@ export function verdict(errors: { step: number; reason: string }[]): StepVerdict
   return { valid: false, firstInvalid: first, reasons: errors.map((e) => `step ${e.step + 1}: ${e.reason}`) };
 }
 
-/** Normalise a free-form answer: trim, drop a trailing period, collapse spaces. */
-export function normaliseAnswer(answer: string): string {
-  return answer.trim().replace(/\.$/, "").replace(/\s+/g, " ").toLowerCase();
-}
-
 /**
- * The shared answer check: numeric answers compare as exact rationals after stripping
- * "$", "%", thousands separators and a trailing unit word ("12.0" = "12" = "$12" = "12 km");
- * non-numeric answers compare after `normaliseAnswer`.
+ * The shared `checkAnswer` of the generators: the answer module's `answersMatch(answer,
+ * problem.answer)` with its default task, so numbers compare as exact rationals ("12.0",
+ * "$12", "12 km", "24/2", "1 1/2") and words (names, True/False) as normalised text. The
+ * evaluation report and rewards use the same function.
  */
-export function answersMatch(gold: string, answer: string): boolean {
-  const g = parseNumber(gold);
-  if (g !== null) {
-    const a = parseNumber(answer.trim().replace(/\.$/, ""));
-    return a?.eq(g) ?? false;
-  }
-  return normaliseAnswer(gold) === normaliseAnswer(answer);
+export function checkFinalAnswer(problem: Pick<Problem, "answer">, answer: string): boolean {
+  return answersMatch(answer, problem.answer);
 }
 
 /** Render a problem as a CoTRecord (meta carries the task; the dataset adds split and id). */
@@ -106,10 +98,28 @@ export function renderTarget(record: Pick<CoTRecord, "chain_of_thought" | "answe
   return record.chain_of_thought === "" ? line : `${record.chain_of_thought}\n${line}`;
 }
 
-/** Split a chain into steps: one per non-empty line, the answer line dropped. */
-export function splitSteps(chain: string): string[] {
-  return chain
-    .split("\n")
+export interface SplitStepsOptions {
+  /**
+   * When the chain is a single line, split it into sentences (". " before a capital, a
+   * digit, "$" or "(") — free-form rationales such as GSM8K's are often written on one
+   * line. Default false: generated chains are one step per line by construction.
+   */
+  sentences?: boolean;
+}
+
+/**
+ * Split a chain into steps: one per non-empty trimmed line ("\n" or "\r\n"), answer lines
+ * ("#### 42") dropped; with `sentences`, a chain of one line is split into its sentences.
+ * The one rule set for task checkers and the generic step checker (eval/steps.ts).
+ */
+export function splitSteps(chain: string, opts: SplitStepsOptions = {}): string[] {
+  const lines = chain
+    .split(/\r?\n/)
     .map((s) => s.trim())
     .filter((s) => s !== "" && !s.startsWith(ANSWER_PREFIX.trim()));
+  if (!opts.sentences || lines.length !== 1) return lines;
+  return lines[0]!
+    .split(/(?<=[.!?])\s+(?=[A-Z0-9$(])/)
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
 }

@@ -9,8 +9,9 @@
  * conversion factor or an earlier result), plus a unit check: the quantity a step
  * states must be the starting quantity converted exactly into the unit it names.
  */
-import { allDistinct, checkClaimChain, Frac } from "./claims.ts";
-import { answersMatch, type TaskGenerator, verdict } from "./types.ts";
+import { Rational } from "../answer/index.ts";
+import { allDistinct, checkClaimChain } from "./claims.ts";
+import { checkFinalAnswer, type TaskGenerator, verdict } from "./types.ts";
 
 export interface UnitsOptions {
   /** Largest starting quantity (before scaling for upward conversions). */
@@ -69,23 +70,23 @@ export interface UnitsStructured {
 }
 
 /** How many of rung `to` make one of rung `from` (a rational when converting up). */
-function scale(ladder: readonly Rung[], from: number, to: number): Frac {
-  let f = Frac.of(1);
-  for (let i = Math.min(from, to); i < Math.max(from, to); i++) f = f.mul(Frac.of(ladder[i]!.factor));
-  return from <= to ? f : Frac.of(1).div(f)!;
+function scale(ladder: readonly Rung[], from: number, to: number): Rational {
+  let f = Rational.of(1);
+  for (let i = Math.min(from, to); i < Math.max(from, to); i++) f = f.mul(Rational.of(ladder[i]!.factor));
+  return from <= to ? f : Rational.of(1).div(f)!;
 }
 
-function render(s: UnitsStructured): { question: string; steps: string[]; results: Frac[]; factors: Frac[] } {
+function render(s: UnitsStructured): { question: string; steps: string[]; results: Rational[]; factors: Rational[] } {
   const ladder: readonly Rung[] = LADDERS[s.ladder];
   const dir = s.to > s.from ? 1 : -1;
   const steps: string[] = [];
-  const results: Frac[] = [];
-  const factors: Frac[] = [];
-  let value = Frac.of(s.quantity);
+  const results: Rational[] = [];
+  const factors: Rational[] = [];
+  let value = Rational.of(s.quantity);
   for (let i = s.from; i !== s.to; i += dir) {
     const big = ladder[Math.min(i, i + dir)]!;
     const small = ladder[Math.max(i, i + dir)]!;
-    const factor = Frac.of(big.factor);
+    const factor = Rational.of(big.factor);
     const next = dir > 0 ? value.mul(factor) : value.div(factor)!;
     const op = dir > 0 ? "*" : "/";
     steps.push(
@@ -117,11 +118,11 @@ export const units: TaskGenerator<UnitsStructured, UnitsOptions> = {
       const [from, to] = down ? [lo, lo + span] : [lo + span, lo];
       const base = rng.int(2, o.maxQuantity);
       // Upward conversions start from a multiple of the total factor so every step is whole.
-      const quantity = down ? base : Number(Frac.of(base).div(scale(rungs, from, to))!.n);
+      const quantity = down ? base : Number(Rational.of(base).div(scale(rungs, from, to))!.n);
       const s: UnitsStructured = { ladder, from, to, quantity };
       const r = render(s);
       const uniqueFactors = r.factors.filter((f, i) => r.factors.findIndex((g) => g.eq(f)) === i);
-      if (!allDistinct([Frac.of(quantity), ...uniqueFactors, ...r.results])) continue;
+      if (!allDistinct([Rational.of(quantity), ...uniqueFactors, ...r.results])) continue;
       return {
         task: "units",
         question: r.question,
@@ -132,16 +133,16 @@ export const units: TaskGenerator<UnitsStructured, UnitsOptions> = {
       };
     }
   },
-  checkAnswer: (problem, answer) => answersMatch(problem.answer, answer),
+  checkAnswer: checkFinalAnswer,
   checkSteps(problem, steps) {
     const s = problem.structured;
     const ladder: readonly Rung[] = LADDERS[s.ladder];
-    const factors = ladder.filter((r) => r.factor > 0).map((r) => Frac.of(r.factor));
+    const factors = ladder.filter((r) => r.factor > 0).map((r) => Rational.of(r.factor));
     const unitCheck = (step: string): string | null => {
       const m = / = -?[\d.]+ (\S+?)\.?$/.exec(step);
       const rung = m ? ladder.findIndex((r) => r.unit === m[1]) : -1;
       if (rung < 0) return `the result names no ${s.ladder} unit (${ladder.map((r) => r.unit).join(", ")})`;
-      const want = Frac.of(s.quantity).mul(scale(ladder, s.from, rung));
+      const want = Rational.of(s.quantity).mul(scale(ladder, s.from, rung));
       const claimed = / = (-?[\d.]+) /.exec(step.slice(step.lastIndexOf(" = ")));
       if (!claimed || claimed[1] !== want.toString()) {
         return `${s.quantity} ${ladder[s.from]!.unit} is ${want} ${ladder[rung]!.unit}, not ${claimed?.[1]}`;
@@ -150,7 +151,12 @@ export const units: TaskGenerator<UnitsStructured, UnitsOptions> = {
     };
     return verdict(
       checkClaimChain(
-        { given: [Frac.of(s.quantity)], constants: factors, answer: Frac.of(Number(problem.answer)), extra: unitCheck },
+        {
+          given: [Rational.of(s.quantity)],
+          constants: factors,
+          answer: Rational.of(Number(problem.answer)),
+          extra: unitCheck,
+        },
         steps,
       ),
     );

@@ -3,7 +3,8 @@
  * against fixed reward, with a vertical line where the divergence detector fired.
  * Two panels stacked in one SVG (the two returns have different units).
  */
-import { lineChartSvg, movingAverage, PALETTE } from "../svg.ts";
+import { movingAverage } from "../../eval/series.ts";
+import { lineChartSvg, PALETTE } from "../svg.ts";
 import type { HackingReport, VariantReport } from "./index.ts";
 
 const COLOR = { flawed: PALETTE[3], fixed: PALETTE[2] } as const;
