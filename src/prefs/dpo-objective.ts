@@ -19,6 +19,7 @@
  */
 import { type Array, np } from "../engine/jax.ts";
 import { tokenLogProbs } from "../engine/losses.ts";
+import type { Params } from "../engine/params.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { checkTokenIds, forward } from "../model/model.ts";
 import type { Objective } from "../train/loop.ts";
@@ -48,8 +49,6 @@ export function rowLogProbs(params: Params, config: ModelConfig, ids: Array, tar
   const { logits } = forward(params, config, ids); // [R, T, V]
   return sequenceLogProbs(tokenLogProbs(logits, targets), mask); // [R]
 }
-
-type Params = Record<string, Array>;
 
 /** The device arrays of a pair batch (shared with the reference pass). */
 export function pairArrays(b: PairBatch, vocabSize: number): DpoArrays {

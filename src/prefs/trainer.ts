@@ -10,9 +10,8 @@
  * Metric rows carry TRL's names: loss, rewards/chosen, rewards/rejected, rewards/margins,
  * rewards/accuracies (+ logps/* and nll_loss for DPO), each the mean over the step's pairs.
  */
-import type { JsTree } from "@jax-js/jax";
 import { generateDataset } from "../data/tasks/index.ts";
-import type { Array } from "../engine/jax.ts";
+import type { Array, JsTree } from "../engine/jax.ts";
 import { disposeTree } from "../engine/memory.ts";
 import type { Optimizer } from "../engine/optim.ts";
 import { type Params, paramNames } from "../engine/params.ts";
