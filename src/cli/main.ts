@@ -7,6 +7,7 @@ import { VERSION } from "../runs/version.ts";
 import { registerDashboard } from "./dashboard.ts";
 import { registerData } from "./data.ts";
 import { registerDemo } from "./demo.ts";
+import { registerDpo } from "./dpo.ts";
 import { registerEval } from "./eval.ts";
 import { registerGenerate } from "./generate.ts";
 import { registerInfo } from "./info.ts";
@@ -14,6 +15,7 @@ import { registerInitModel } from "./init-model.ts";
 import { registerLab } from "./lab.ts";
 import { registerLikelihood } from "./likelihood.ts";
 import { registerLogits } from "./logits.ts";
+import { registerRm } from "./rm.ts";
 import { registerScore } from "./score.ts";
 import { registerSft } from "./sft.ts";
 import { registerTrainTokenizer } from "./train-tokenizer.ts";
@@ -37,6 +39,8 @@ registerScore(program);
 registerData(program);
 registerSft(program);
 registerDashboard(program);
+registerRm(program);
+registerDpo(program);
 
 try {
   await program.parseAsync(process.argv);
