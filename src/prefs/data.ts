@@ -15,8 +15,9 @@
  */
 import type { DataError, Location } from "../data/errors.ts";
 import { DataError as DataErrorClass, describeValue, fromZodError } from "../data/errors.ts";
-import { readRecords, writeJsonlAtomic } from "../data/readers.ts";
+import { readRecords } from "../data/readers.ts";
 import { PreferenceRecordSchema } from "../data/records.ts";
+import { writeJsonlAtomic } from "../data/writers.ts";
 
 export interface PreferencePair {
   prompt: string;
