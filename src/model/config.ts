@@ -17,8 +17,17 @@
  * C hidden size, N query heads, K key/value heads, H head dim, V vocabulary, F MLP width.
  */
 import { z } from "zod";
-import type { Activation } from "./config-base.ts";
-import { eosJson, eosList, fail, int, ModelConfigError, posInt, tokenId, tokenIds, zodFail } from "./config-base.ts";
+import {
+  type Activation,
+  eosJson,
+  eosList,
+  fail,
+  ModelConfigError,
+  posInt,
+  tokenId,
+  tokenIds,
+  zodFail,
+} from "./config-base.ts";
 import {
   configFromFamilySizes,
   type FamilySizes,
