@@ -4,6 +4,7 @@
  * here.
  */
 import { evalBench } from "./eval.ts";
+import { familyStep } from "./family-step.ts";
 import { generateBench } from "./generate.ts";
 import { matmul } from "./matmul.ts";
 import { sftMemory } from "./sft-memory.ts";
@@ -18,4 +19,5 @@ export const BENCHES: { readonly [name: string]: Bench } = {
   eval: evalBench,
   sft_memory: sftMemory,
   sft_step: sftStep,
+  family_step: familyStep,
 };
