@@ -400,6 +400,14 @@ export interface TokenizerSources {
   chatTemplateFile?: string;
 }
 
+/** Whether a pre-tokenizer (or one inside a Sequence) splits on whitespace and drops it. */
+function hasWhitespaceSplit(c: ComponentJson | null): boolean {
+  if (c === null) return false;
+  if (c.type === "WhitespaceSplit" || c.type === "Whitespace") return true;
+  const inner = c["pretokenizers"];
+  return Array.isArray(inner) && inner.some((p) => isRecord(p) && hasWhitespaceSplit(p as ComponentJson));
+}
+
 export class Tokenizer {
   /** The validated tokenizer.json. */
   readonly json: TokenizerJson;
@@ -419,6 +427,11 @@ export class Tokenizer {
   readonly specialIds: ReadonlySet<number>;
   /** Named chat templates ("default" for the single-string form); empty when the tokenizer has none. */
   readonly chatTemplates: ReadonlyMap<string, string>;
+  /**
+   * True when a WhitespaceSplit / Whitespace pre-tokenizer drops whitespace (T5's and other
+   * SentencePiece layouts): decode(encode(text)) then equals text only up to whitespace runs.
+   */
+  readonly dropsWhitespace: boolean;
   private readonly hf: HfTokenizer;
   private readonly idToTokenMap: Map<number, string>;
   private readonly tokenToIdMap: Map<string, number>;
@@ -497,6 +510,7 @@ export class Tokenizer {
       if (id !== null) special.add(id);
     });
     this.specialIds = special;
+    this.dropsWhitespace = hasWhitespaceSplit(this.json.pre_tokenizer);
 
     try {
       // The library reads bos/eos/pad/unk from the config only for legacy vocab-only models;
