@@ -5,6 +5,7 @@
  */
 import { dashboardBench } from "./dashboard.ts";
 import { evalBench } from "./eval.ts";
+import { familyStep } from "./family-step.ts";
 import { generateBench } from "./generate.ts";
 import { matmul } from "./matmul.ts";
 import { sftMemory } from "./sft-memory.ts";
@@ -20,4 +21,5 @@ export const BENCHES: { readonly [name: string]: Bench } = {
   sft_memory: sftMemory,
   sft_step: sftStep,
   dashboard: dashboardBench,
+  family_step: familyStep,
 };

@@ -143,10 +143,10 @@ describe("checkpoint folders", () => {
   test("a folder without config.json, or with an unknown model_type, is a clear error", async () => {
     const empty = await mkdtemp(join(tmp, "empty-"));
     await assert.rejects(loadModel(empty), /no config\.json in this folder/);
-    await writeFile(join(empty, "config.json"), '{"model_type": "t5"}');
+    await writeFile(join(empty, "config.json"), '{"model_type": "bart"}');
     await assert.rejects(
       loadModel(empty),
-      /unsupported model_type "t5" \(supported: llama, qwen2, qwen3, mistral, gpt2\)/,
+      /unsupported model_type "bart" \(supported: llama, qwen2, qwen3, mistral, gpt2, gptj, gpt_neox, t5\)/,
     );
   });
 });

@@ -143,7 +143,7 @@ describe("model commands", () => {
         "--out",
         tmp,
       ),
-      /--arch must be one of llama, qwen2, qwen3, mistral, gpt2, got "bert"/,
+      /--arch must be one of llama, qwen2, qwen3, mistral, gpt2, gptj, gpt_neox, t5, got "bert"/,
     );
     await assert.rejects(
       cli("logits", "--model", "test/fixtures/tiny-llama", "--ids", "1,64", "--out", join(tmp, "x.safetensors")),

@@ -83,7 +83,7 @@ describe("llama config", () => {
   test("errors name the problem: unknown model_type lists the supported ones; bad fields name the key", () => {
     assert.throws(
       () => parseModelConfig({ model_type: "bert" }, "x/config.json"),
-      /x\/config.json: unsupported model_type "bert" \(supported: llama, qwen2, qwen3, mistral, gpt2\)/,
+      /x\/config.json: unsupported model_type "bert" \(supported: llama, qwen2, qwen3, mistral, gpt2, gptj, gpt_neox, t5\)/,
     );
     assert.throws(
       () => parseModelConfig({ model_type: "llama", vocab_size: "many" }),

@@ -1,3 +1,4 @@
+import { readdir, stat } from "node:fs/promises";
 import type { Command } from "commander";
 import { initEngine } from "../engine/device.ts";
 import { disposeTree } from "../engine/memory.ts";
@@ -14,6 +15,9 @@ const ARCH_CHOICES: Record<string, { arch: Arch; modelType?: LlamaModelType }> =
   qwen3: { arch: "llama", modelType: "qwen3" },
   mistral: { arch: "llama", modelType: "mistral" },
   gpt2: { arch: "gpt2" },
+  gptj: { arch: "gptj" },
+  gpt_neox: { arch: "gpt_neox" },
+  t5: { arch: "t5" },
 };
 
 interface InitModelFlags {
@@ -27,6 +31,11 @@ interface InitModelFlags {
   headDim?: string;
   maxPositions?: string;
   tieEmbeddings?: boolean;
+  decoderLayers?: string;
+  feedForward?: string;
+  rotaryDim?: string;
+  rotaryPct?: string;
+  sequentialResidual?: boolean;
   seed: string;
   std: string;
   dtype: string;
@@ -35,8 +44,30 @@ interface InitModelFlags {
 }
 
 /**
- * `stepwise init-model --arch llama|gpt2 --vocab N --hidden N --layers N --heads N [--kv-heads N]
- *  --out DIR [--tokenizer DIR]`: a randomly initialised checkpoint folder.
+ * Refuse an --out that exists and is not an empty folder: writing into it would mix the new
+ * weights with files left there (a stale tokenizer.json, other shards).
+ */
+async function checkOutFolder(dir: string): Promise<void> {
+  let entries: string[];
+  try {
+    if (!(await stat(dir)).isDirectory()) throw new Error(`init-model: --out ${dir} exists and is not a folder`);
+    entries = await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw err;
+  }
+  if (entries.length > 0) {
+    const shown = entries.sort().slice(0, 5).join(", ") + (entries.length > 5 ? ", ..." : "");
+    throw new Error(
+      `init-model: --out ${dir} is not empty (it holds ${shown}); give a new folder, or empty this one first`,
+    );
+  }
+}
+
+/**
+ * `stepwise init-model --arch llama|qwen2|qwen3|mistral|gpt2|gptj|gpt_neox|t5 --vocab N --hidden N
+ *  --layers N --heads N [--kv-heads N] --out DIR [--tokenizer DIR]`: a randomly initialised
+ *  checkpoint folder, written into a new (or empty) folder.
  */
 export function registerInitModel(program: Command): void {
   program
@@ -48,12 +79,24 @@ export function registerInitModel(program: Command): void {
     .requiredOption("--layers <n>", "number of layers")
     .requiredOption("--heads <n>", "attention heads")
     .option("--kv-heads <n>", "key/value heads (grouped-query attention; default: --heads)")
-    .option("--intermediate <n>", "MLP width (default: llama ≈ 8/3·hidden rounded up to 16, gpt2 4·hidden)")
-    .option("--head-dim <n>", "head size (default hidden / heads)")
-    .option("--max-positions <n>", "max_position_embeddings (default 2048 llama, 1024 gpt2)")
+    .option(
+      "--intermediate <n>",
+      "MLP width (default: llama ≈ 8/3·hidden rounded up to 16, t5 2·hidden gated / 4·hidden relu, others 4·hidden)",
+    )
+    .option("--head-dim <n>", "head size (default hidden / heads; t5's d_kv may differ)")
+    .option("--max-positions <n>", "max_position_embeddings (default 2048; gpt2 1024; t5 n_positions 512)")
     .option("--tie-embeddings", "share the input embedding with the output head (always on for gpt2)")
+    .option("--decoder-layers <n>", "t5: decoder blocks (default --layers)")
+    .option("--feed-forward <kind>", "t5: feed_forward_proj, gated-gelu (T5 v1.1, Flan-T5) or relu (T5)", "gated-gelu")
+    .option("--rotary-dim <n>", "gptj: rotated dims per head (default a quarter of the head)")
+    .option("--rotary-pct <x>", "gpt_neox: fraction of each head rotated (rotary_pct)", "0.25")
+    .option("--sequential-residual", "gpt_neox: x + attn, then + mlp (default: parallel, x + attn + mlp)")
     .option("--seed <n>", "random seed", "0")
-    .option("--std <x>", "std of weight matrices (transformers' initializer_range)", "0.02")
+    .option(
+      "--std <x>",
+      "std of weight matrices (transformers' initializer_range; t5 scales by fan-in instead)",
+      "0.02",
+    )
     .option("--dtype <dtype>", "saved float type: F32, F16 or BF16", "F32")
     .requiredOption("--out <dir>", "output folder")
     .option("--tokenizer <dir>", "copy tokenizer files from this folder and take bos/eos/pad ids from it")
@@ -67,6 +110,7 @@ export function registerInitModel(program: Command): void {
       if (!["F32", "F16", "BF16"].includes(flags.dtype)) {
         throw new Error(`init-model: --dtype must be F32, F16 or BF16, got "${flags.dtype}"`);
       }
+      await checkOutFolder(flags.out);
       const tok = flags.tokenizer ? await Tokenizer.fromDir(flags.tokenizer) : null;
       const opt = (flag: string, v: string | undefined) => (v === undefined ? undefined : parseIntFlag(flag, v, 1));
       let vocab = opt("--vocab", flags.vocab);
@@ -90,6 +134,11 @@ export function registerInitModel(program: Command): void {
         headDim: opt("--head-dim", flags.headDim),
         maxPositionEmbeddings: opt("--max-positions", flags.maxPositions),
         tieWordEmbeddings: flags.tieEmbeddings ?? false,
+        numDecoderLayers: opt("--decoder-layers", flags.decoderLayers),
+        feedForwardProj: flags.feedForward,
+        rotaryDim: opt("--rotary-dim", flags.rotaryDim),
+        rotaryPct: flags.rotaryPct === undefined ? undefined : parseNumberFlag("--rotary-pct", flags.rotaryPct, 0, 1),
+        parallelResidual: !flags.sequentialResidual,
       };
       const init = { seed: parseIntFlag("--seed", flags.seed, 0), std: parseNumberFlag("--std", flags.std, 0) };
       await initEngine();

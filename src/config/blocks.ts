@@ -65,8 +65,8 @@ export const TrainTokenizer = z.strictObject({
 
 /** A model initialised from scratch (init-model's sizes). */
 export const Init = z.strictObject({
-  /** Architecture: a Llama-family decoder or GPT-2. */
-  arch: z.enum(["llama", "gpt2"]).default("llama"),
+  /** Architecture: a Llama-family decoder, GPT-2, GPT-J, GPT-NeoX or the encoder–decoder T5 (model/config.ts). */
+  arch: z.enum(["llama", "gpt2", "gptj", "gpt_neox", "t5"]).default("llama"),
   /** Hidden size C. */
   hidden: posInt,
   /** Transformer blocks. */
@@ -75,7 +75,7 @@ export const Init = z.strictObject({
   heads: posInt,
   /** Key/value heads (default: heads). */
   kvHeads: posInt.optional(),
-  /** MLP width (default: llama ≈ 8C/3, gpt2 4C). */
+  /** MLP width (default: llama ≈ 8C/3, gpt2, gptj and gpt_neox 4C, t5 2C gated). */
   intermediate: posInt.optional(),
   /** max_position_embeddings (default: batch.seqLen). */
   maxPositions: posInt.optional(),

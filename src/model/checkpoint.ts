@@ -12,9 +12,13 @@
  * and misshapen tensor, so a user sees the whole problem at once.
  *
  * Tolerated on load, as transformers tolerates them: non-persistent buffers some
- * old checkpoints carry (rotary_emb.inv_freq, GPT-2's attn.bias / attn.masked_bias),
- * lm_head.weight when the embeddings are tied, and checkpoints of the bare
- * backbone (names without the "model." / "transformer." prefix).
+ * old checkpoints carry (rotary_emb.inv_freq, GPT-2's and GPT-J's attn.bias /
+ * attn.masked_bias, GPT-NeoX's attention.bias / attention.masked_bias, T5's unused
+ * decoder.block.0.layer.1.EncDecAttention.relative_attention_bias), the output head
+ * when the embeddings are tied (lm_head.weight, GPT-NeoX's embed_out.weight), T5's
+ * copies of the shared embedding (encoder./decoder.embed_tokens.weight: used as
+ * shared.weight when that is absent), and checkpoints of the bare backbone (names
+ * without the "model." / "transformer." / "gpt_neox." prefix).
  */
 import { copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
@@ -52,6 +56,7 @@ export const TOKENIZER_FILES = [
   "vocab.json",
   "merges.txt",
   "tokenizer.model",
+  "spiece.model",
   "chat_template.jinja",
   "chat_template.json",
 ] as const;
@@ -69,16 +74,32 @@ async function readJson(path: string): Promise<unknown> {
 
 /** Buffers transformers does not persist but some checkpoints carry. */
 function isIgnorableBuffer(name: string): boolean {
-  return /\.rotary_emb\.inv_freq$/.test(name) || /(^|\.)attn\.(masked_)?bias$/.test(name);
+  return (
+    /\.rotary_emb\.inv_freq$/.test(name) ||
+    /(^|\.)attn\.(masked_)?bias$/.test(name) ||
+    /(^|\.)attention\.(masked_)?bias$/.test(name) ||
+    name === "decoder.block.0.layer.1.EncDecAttention.relative_attention_bias.weight"
+  );
 }
 
-/** Map a file's tensor name to stepwise's (transformers' *ForCausalLM) name. */
+/** The prefix of each family's backbone in its *ForCausalLM names, and its output head. */
+const BACKBONE: { [A in ModelConfig["arch"]]: { prefix: string; head: string } } = {
+  llama: { prefix: "model.", head: "lm_head.weight" },
+  gpt2: { prefix: "transformer.", head: "lm_head.weight" },
+  gptj: { prefix: "transformer.", head: "lm_head.weight" },
+  gpt_neox: { prefix: "gpt_neox.", head: "embed_out.weight" },
+  t5: { prefix: "", head: "lm_head.weight" },
+};
+
+/** Map a file's tensor name to stepwise's (transformers' *ForCausalLM / ForConditionalGeneration) name. */
 function canonicalName(name: string, config: ModelConfig): string {
-  if (config.arch === "gpt2") {
-    return name.startsWith("transformer.") || name === "lm_head.weight" ? name : `transformer.${name}`;
-  }
-  return name.startsWith("model.") || name === "lm_head.weight" ? name : `model.${name}`;
+  const { prefix } = BACKBONE[config.arch];
+  if (name.startsWith(prefix) || name.startsWith("lm_head.") || name === "embed_out.weight") return name;
+  return `${prefix}${name}`;
 }
+
+/** T5's encoder and decoder hold the shared embedding under their own names too (tied copies). */
+const T5_EMBEDDING_COPIES = new Set(["encoder.embed_tokens.weight", "decoder.embed_tokens.weight"]);
 
 /**
  * Check that `tensors` are exactly what `config` needs (names and shapes); returns
@@ -93,10 +114,15 @@ export function matchTensors(
   const found = new Map<string, HostTensor>();
   const unexpected: string[] = [];
   const problems: string[] = [];
+  const head = BACKBONE[config.arch].head;
   for (const [raw, t] of tensors) {
     if (isIgnorableBuffer(raw)) continue;
-    const name = canonicalName(raw, config);
-    if (name === "lm_head.weight" && config.tieWordEmbeddings) continue; // tied: the embedding is the head
+    let name = canonicalName(raw, config);
+    if (name === head && config.tieWordEmbeddings) continue; // tied: the embedding is the head
+    if (config.arch === "t5" && T5_EMBEDDING_COPIES.has(name)) {
+      if (tensors.has("shared.weight") || found.has("shared.weight")) continue;
+      name = "shared.weight";
+    }
     if (!expected.has(name)) {
       unexpected.push(raw);
       continue;

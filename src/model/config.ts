@@ -2,8 +2,11 @@
  * Model configs: a Hugging Face `config.json` parsed into one typed config per
  * architecture family.
  *
- *   llama  model_type llama (Llama 2/3, SmolLM/SmolLM2), qwen2 (Qwen2/2.5), qwen3, mistral
- *   gpt2   model_type gpt2
+ *   llama     model_type llama (Llama 2/3, SmolLM/SmolLM2), qwen2 (Qwen2/2.5), qwen3, mistral
+ *   gpt2      model_type gpt2
+ *   gptj      model_type gptj (GPT-J)                        parsed in config-families.ts
+ *   gpt_neox  model_type gpt_neox (GPT-NeoX, Pythia)         parsed in config-families.ts
+ *   t5        model_type t5 (T5, T5 v1.1, Flan-T5): the one encoder–decoder family
  *
  * The raw JSON is validated with zod (wrong types name the key and file), then
  * defaults are filled in exactly as the matching `transformers` config class does,
@@ -14,15 +17,33 @@
  * C hidden size, N query heads, K key/value heads, H head dim, V vocabulary, F MLP width.
  */
 import { z } from "zod";
+import {
+  type Activation,
+  eosJson,
+  eosList,
+  fail,
+  ModelConfigError,
+  posInt,
+  tokenId,
+  tokenIds,
+  zodFail,
+} from "./config-base.ts";
+import {
+  configFromFamilySizes,
+  type FamilySizes,
+  familyToHfConfig,
+  parseGptj,
+  parseNeox,
+  parseT5,
+} from "./config-families.ts";
 
-export class ModelConfigError extends Error {
-  override name = "ModelConfigError";
-}
+export type { Activation } from "./config-base.ts";
+export { ModelConfigError } from "./config-base.ts";
 
 export type LlamaModelType = "llama" | "qwen2" | "qwen3" | "mistral";
 export type Gpt2ModelType = "gpt2";
-export type ModelType = LlamaModelType | Gpt2ModelType;
-export type Arch = "llama" | "gpt2";
+export type ModelType = LlamaModelType | Gpt2ModelType | "gptj" | "gpt_neox" | "t5";
+export type Arch = "llama" | "gpt2" | "gptj" | "gpt_neox" | "t5";
 
 /** Which family each supported `model_type` belongs to. */
 export const MODEL_TYPES: { [K in ModelType]: Arch } = {
@@ -31,6 +52,9 @@ export const MODEL_TYPES: { [K in ModelType]: Arch } = {
   qwen3: "llama",
   mistral: "llama",
   gpt2: "gpt2",
+  gptj: "gptj",
+  gpt_neox: "gpt_neox",
+  t5: "t5",
 };
 
 /**
@@ -92,18 +116,75 @@ export interface Gpt2Config extends CommonConfig {
   tieWordEmbeddings: true;
 }
 
-export type ModelConfig = LlamaConfig | Gpt2Config;
+/**
+ * GPT-J (modeling_gptj.py): one LayerNorm feeds attention and the MLP in parallel,
+ * x += attn(LN(x)) + mlp(LN(x)); rotary embeddings on the first `rotaryDim` dims of each
+ * head in the interleaved (rotate-every-two) layout; q/k/v/out without bias; lm_head with bias.
+ */
+export interface GptjConfig extends CommonConfig {
+  arch: "gptj";
+  modelType: "gptj";
+  /** R: rotated dims per head (rotary_dim; null in config.json = the whole head), even, ≤ H. */
+  rotaryDim: number;
+  layerNormEps: number;
+  activation: Activation;
+}
+
+/**
+ * GPT-NeoX / Pythia (modeling_gpt_neox.py): a fused query_key_value whose output is laid
+ * out per head as [q_h, k_h, v_h]; rotary (rotate-half) on the first ⌊H · rotary_pct⌋ dims;
+ * parallel (x += attn(LN₁ x) + mlp(LN₂ x)) or sequential residuals.
+ */
+export interface NeoxConfig extends CommonConfig {
+  arch: "gpt_neox";
+  modelType: "gpt_neox";
+  /** R = int(H · rotary_pct), even. */
+  rotaryDim: number;
+  rotaryPct: number;
+  ropeTheta: number;
+  parallelResidual: boolean;
+  /** Bias on query_key_value and dense (attention_bias, default true). */
+  attentionBias: boolean;
+  layerNormEps: number;
+  activation: Activation;
+}
+
+/**
+ * T5 / T5 v1.1 / Flan-T5 (modeling_t5.py), an encoder–decoder. CommonConfig's fields read:
+ * numLayers = encoder blocks (num_layers), hiddenSize = d_model, headDim = d_kv (need not be
+ * C / N), intermediateSize = d_ff, maxPositionEmbeddings = n_positions (default 512: T5's
+ * positions are relative, so this is the trained length, not a hard limit).
+ */
+export interface T5Config extends CommonConfig {
+  arch: "t5";
+  modelType: "t5";
+  isEncoderDecoder: true;
+  numDecoderLayers: number;
+  /** relative_attention_num_buckets. */
+  numBuckets: number;
+  /** relative_attention_max_distance. */
+  maxDistance: number;
+  layerNormEps: number;
+  /** feed_forward_proj "gated-ACT": act(wi_0 h) · wi_1 h; else act(wi h). */
+  gatedFeedForward: boolean;
+  activation: Activation;
+  /** The first decoder input (decoder_start_token_id; T5 uses the pad id, 0). */
+  decoderStartTokenId: number;
+  /** initializer_factor: scales every init std (transformers' T5 _init_weights). */
+  initializerFactor: number;
+}
+
+export type ModelConfig = LlamaConfig | Gpt2Config | GptjConfig | NeoxConfig | T5Config;
+/** The decoder-only families: what `forward` runs. */
+export type DecoderConfig = Exclude<ModelConfig, { isEncoderDecoder: true }>;
+
+/** Is this an encoder–decoder config (T5)? */
+export function isSeq2seq(c: ModelConfig): c is T5Config {
+  return c.arch === "t5";
+}
 
 // ---------------------------------------------------------------------------
 // Raw JSON schemas (only the keys we read; every other key passes through untouched).
-
-const int = z.number().int();
-const posInt = int.positive();
-const tokenId = int.nonnegative().nullable().optional();
-const tokenIds = z
-  .union([int.nonnegative(), z.array(int.nonnegative())])
-  .nullable()
-  .optional();
 
 const ropeScalingSchema = z
   .looseObject({
@@ -172,21 +253,6 @@ const LLAMA_DEFAULTS: {
   qwen3: { rmsNormEps: 1e-6, ropeTheta: 10000, maxPos: 32768, bos: null, eos: [] },
   mistral: { rmsNormEps: 1e-6, ropeTheta: 10000, maxPos: 4096 * 32, bos: 1, eos: [2] },
 };
-
-function fail(source: string, detail: string): never {
-  throw new ModelConfigError(`${source}: ${detail}`);
-}
-
-function zodFail(source: string, err: z.ZodError): never {
-  const lines = err.issues.map((i) => `  ${i.path.join(".") || "(root)"}: ${i.message}`);
-  fail(source, `invalid config:\n${lines.join("\n")}`);
-}
-
-function eosList(v: number | number[] | null | undefined, fallback: number[]): number[] {
-  if (v === undefined) return fallback;
-  if (v === null) return [];
-  return Array.isArray(v) ? v : [v];
-}
 
 function parseRopeScaling(raw: z.infer<typeof ropeScalingSchema>, source: string, maxPos: number): RopeScaling | null {
   if (!raw) return null;
@@ -311,12 +377,18 @@ export function parseModelConfig(json: unknown, source = "config.json"): ModelCo
     fail(source, `unsupported model_type "${modelType}" (supported: ${Object.keys(MODEL_TYPES).join(", ")})`);
   }
   const mt = modelType as ModelType;
-  return mt === "gpt2" ? parseGpt2(json, source) : parseLlama(json, source, mt);
-}
-
-function eosJson(ids: number[]): number | number[] | null {
-  if (ids.length === 0) return null;
-  return ids.length === 1 ? ids[0]! : ids;
+  switch (MODEL_TYPES[mt]) {
+    case "gpt2":
+      return parseGpt2(json, source);
+    case "gptj":
+      return parseGptj(json, source);
+    case "gpt_neox":
+      return parseNeox(json, source);
+    case "t5":
+      return parseT5(json, source);
+    case "llama":
+      return parseLlama(json, source, mt as LlamaModelType);
+  }
 }
 
 /**
@@ -324,6 +396,7 @@ function eosJson(ids: number[]): number | number[] | null {
  * `parseModelConfig(toHfConfig(c))` gives back `c`.
  */
 export function toHfConfig(c: ModelConfig): Record<string, unknown> {
+  if (c.arch === "gptj" || c.arch === "gpt_neox" || c.arch === "t5") return familyToHfConfig(c);
   const tokens = { bos_token_id: c.bosTokenId, eos_token_id: eosJson(c.eosTokenIds), pad_token_id: c.padTokenId };
   if (c.arch === "gpt2") {
     return {
@@ -389,7 +462,7 @@ export function toHfConfig(c: ModelConfig): Record<string, unknown> {
   return out;
 }
 
-export interface ConfigSizes {
+export interface ConfigSizes extends FamilySizes {
   arch: Arch;
   /** Llama-family flavour (default "llama"); ignored for gpt2. */
   modelType?: LlamaModelType;
@@ -401,9 +474,9 @@ export interface ConfigSizes {
   numKvHeads?: number;
   /** Default: Llama ≈ 8C/3 rounded up to a multiple of 16 (256 → 688); GPT-2 4C. */
   intermediateSize?: number;
-  /** Default C / N. */
+  /** Default C / N (T5: d_kv). */
   headDim?: number;
-  /** Default 2048 (Llama) / 1024 (GPT-2). */
+  /** Default 2048 (Llama, GPT-J, GPT-NeoX) / 1024 (GPT-2) / 512 (T5). */
   maxPositionEmbeddings?: number;
   /** Default: false for Llama, always true for GPT-2. */
   tieWordEmbeddings?: boolean;
@@ -436,7 +509,9 @@ export function configFromSizes(s: ConfigSizes): ModelConfig {
     padTokenId: s.padTokenId ?? null,
   };
   let config: ModelConfig;
-  if (s.arch === "gpt2") {
+  if (s.arch === "gptj" || s.arch === "gpt_neox" || s.arch === "t5") {
+    config = configFromFamilySizes({ ...s, arch: s.arch }, tokens);
+  } else if (s.arch === "gpt2") {
     if (s.numKvHeads !== undefined && s.numKvHeads !== s.numHeads) {
       throw new ModelConfigError(
         `gpt2 has no grouped-query attention: kv heads (${s.numKvHeads}) must equal heads (${s.numHeads})`,

@@ -31,7 +31,7 @@ import { type Array as JaxArray, jit, np, type OwnedFunction } from "../engine/j
 import { tokenLogProbs } from "../engine/losses.ts";
 import { keepTree, readFloat32 } from "../engine/memory.ts";
 import { Rng } from "../engine/rng.ts";
-import type { ModelConfig } from "./config.ts";
+import { isSeq2seq, type ModelConfig } from "./config.ts";
 import type { KVCache } from "./layers.ts";
 import { createCache, forward, type Model } from "./model.ts";
 
@@ -204,6 +204,7 @@ export async function generate(
   promptIds: number[][],
   opts: GenerateOptions = {},
 ): Promise<GeneratedSequence[]> {
+  if (isSeq2seq(model.config)) return (await import("./generate-seq2seq.ts")).generateSeq2seq(model, promptIds, opts); // T5
   const { config } = model;
   const B = promptIds.length;
   const maxNew = opts.maxNewTokens ?? 32;
@@ -314,7 +315,7 @@ export async function generate(
   return results;
 }
 
-function checkGenerateArgs(
+export function checkGenerateArgs(
   config: ModelConfig,
   promptIds: number[][],
   maxNew: number,
@@ -358,6 +359,7 @@ export async function continuationLogProbs(
   model: Model,
   pairs: { prompt: number[]; continuation: number[] }[],
 ): Promise<number[][]> {
+  if (isSeq2seq(model.config)) return (await import("./generate-seq2seq.ts")).seq2seqContinuationLogProbs(model, pairs);
   if (pairs.length === 0) return [];
   const V = model.config.vocabSize;
   for (const [i, { prompt, continuation }] of pairs.entries()) {

@@ -5,8 +5,13 @@
  *
  * Each architecture registers its forward pass, its tensor list and its
  * initialisation in ARCHS; a new family cannot compile until it provides all three.
+ * A decoder-only family registers a trunk (forward / forwardHidden); an encoder–decoder
+ * (a config with isEncoderDecoder: true, T5) must register an encoder, its cross keys and
+ * values, and a decoder trunk instead (forwardSeq2seq, encode, decode) — the mapped type
+ * SpecOf makes the wrong kind a compile error, and forward refuses a T5 config by name.
  */
 import { type Array, Array as JaxArray, np, random } from "../engine/jax.ts";
+import { keepTree } from "../engine/memory.ts";
 import type { Params } from "../engine/params.ts";
 import { keyFor } from "../engine/rng.ts";
 import {
@@ -16,12 +21,24 @@ import {
   type Gpt2Config,
   type LlamaConfig,
   type ModelConfig,
+  type T5Config,
   toHfConfig,
 } from "./config.ts";
 import { gpt2InitKind, gpt2ParamShapes, gpt2Trunk } from "./gpt2.ts";
+import { gptjInitKind, gptjParamShapes, gptjTrunk } from "./gptj.ts";
 import { createKVCache, type KVCache } from "./layers.ts";
 import { llamaInitKind, llamaParamShapes, llamaTrunk } from "./llama.ts";
-import type { ForwardOptions, ForwardResult, ParamShapes, TrunkResult } from "./types.ts";
+import { neoxInitKind, neoxParamShapes, neoxTrunk } from "./neox.ts";
+import { t5CrossKeyValues, t5DecoderTrunk, t5Encode, t5InitRule, t5ParamShapes } from "./t5.ts";
+import type {
+  CrossKV,
+  DecodeOptions,
+  EncodeOptions,
+  ForwardOptions,
+  ForwardResult,
+  ParamShapes,
+  TrunkResult,
+} from "./types.ts";
 
 export interface Model {
   config: ModelConfig;
@@ -32,46 +49,110 @@ export interface Model {
   generationConfig?: Record<string, unknown>;
 }
 
-type InitKind = "ones" | "zeros" | "normal" | "residual";
+/** How initParams fills a tensor: constants, N(0, std²) (GPT-2's residual projections std/√(2L)), or a fixed std. */
+type InitRule = "ones" | "zeros" | "normal" | "residual" | { std: number };
 
-interface ArchSpec<C extends ModelConfig> {
+interface CommonSpec<C extends ModelConfig> {
+  paramShapes(config: C): ParamShapes;
+  initKind(name: string, config: C): InitRule;
+  /** What the (decoder's) key/value cache stores: layers and heads per layer. */
+  cacheShape(config: C): { layers: number; kvHeads: number };
+}
+
+/** A decoder-only family: ids → hidden states and the lm head. */
+interface DecoderSpec<C extends ModelConfig> extends CommonSpec<C> {
+  kind: "decoder";
   /** ids [B, T] → final hidden states [B, T, C], the cache and the lm head (types.ts TrunkResult). */
   trunk(params: Params, config: C, ids: Array, opts?: ForwardOptions): TrunkResult;
-  paramShapes(config: C): ParamShapes;
-  initKind(name: string): InitKind;
-  /** Key/value heads per layer (what the cache stores). */
-  kvHeads(config: C): number;
+}
+
+/** An encoder–decoder family: the encoder once, then a decoder that attends to it. */
+interface Seq2SeqSpec<C extends ModelConfig> extends CommonSpec<C> {
+  kind: "seq2seq";
+  /** Encoder ids [B, S] → its last hidden state [B, S, C]. */
+  encode(params: Params, config: C, ids: Array, opts?: EncodeOptions): Array;
+  /** The cross-attention keys and values of an encoder output (projected once for generation). */
+  crossKeyValues(params: Params, config: C, encoderHidden: Array): CrossKV;
+  /** Decoder ids [B, T] → final hidden states, the self-attention cache and the lm head. */
+  decoderTrunk(params: Params, config: C, ids: Array, opts: DecodeOptions): TrunkResult;
 }
 
 type ConfigOf<A extends Arch> = Extract<ModelConfig, { arch: A }>;
+/** An encoder–decoder config must register a Seq2SeqSpec, every other config a DecoderSpec. */
+type SpecOf<C extends ModelConfig> = C extends { isEncoderDecoder: true } ? Seq2SeqSpec<C> : DecoderSpec<C>;
 
-export const ARCHS: { [A in Arch]: ArchSpec<ConfigOf<A>> } = {
+const selfAttention = (c: ModelConfig) => ({ layers: c.numLayers, kvHeads: c.numHeads });
+
+export const ARCHS: { [A in Arch]: SpecOf<ConfigOf<A>> } = {
   llama: {
+    kind: "decoder",
     trunk: llamaTrunk,
     paramShapes: llamaParamShapes,
     initKind: llamaInitKind,
-    kvHeads: (c: LlamaConfig) => c.numKvHeads,
+    cacheShape: (c: LlamaConfig) => ({ layers: c.numLayers, kvHeads: c.numKvHeads }),
   },
   gpt2: {
+    kind: "decoder",
     trunk: gpt2Trunk,
     paramShapes: gpt2ParamShapes,
     initKind: gpt2InitKind,
-    kvHeads: (c: Gpt2Config) => c.numHeads,
+    cacheShape: (c: Gpt2Config) => selfAttention(c),
+  },
+  gptj: {
+    kind: "decoder",
+    trunk: gptjTrunk,
+    paramShapes: gptjParamShapes,
+    initKind: gptjInitKind,
+    cacheShape: selfAttention,
+  },
+  gpt_neox: {
+    kind: "decoder",
+    trunk: neoxTrunk,
+    paramShapes: neoxParamShapes,
+    initKind: neoxInitKind,
+    cacheShape: selfAttention,
+  },
+  t5: {
+    kind: "seq2seq",
+    encode: t5Encode,
+    crossKeyValues: t5CrossKeyValues,
+    decoderTrunk: t5DecoderTrunk,
+    paramShapes: t5ParamShapes,
+    initKind: t5InitRule,
+    cacheShape: (c: T5Config) => ({ layers: c.numDecoderLayers, kvHeads: c.numHeads }),
   },
 };
 
-function spec(config: ModelConfig): ArchSpec<ModelConfig> {
-  return ARCHS[config.arch] as unknown as ArchSpec<ModelConfig>;
+function spec(config: ModelConfig): DecoderSpec<ModelConfig> | Seq2SeqSpec<ModelConfig> {
+  return ARCHS[config.arch] as unknown as DecoderSpec<ModelConfig> | Seq2SeqSpec<ModelConfig>;
+}
+
+function decoderSpec(config: ModelConfig, where: string): DecoderSpec<ModelConfig> {
+  const s = spec(config);
+  if (s.kind === "seq2seq") {
+    throw new TypeError(
+      `${where}: ${config.modelType} is an encoder–decoder model; use forwardSeq2seq(params, config, encoderIds, decoderIds) (generate and the trainers dispatch on isSeq2seq)`,
+    );
+  }
+  return s;
+}
+
+function seq2seqSpec(config: ModelConfig, where: string): Seq2SeqSpec<ModelConfig> {
+  const s = spec(config);
+  if (s.kind !== "seq2seq") throw new TypeError(`${where}: ${config.modelType} is a decoder-only model; use forward`);
+  return s;
 }
 
 /**
  * The forward pass of `config`'s architecture: ids int32 [B, T] → logits [B, T, V], and with
  * opts.hidden the final hidden states [B, T, C] too. Consumes `params`, `ids` and the arrays
- * in `opts`; pass `keepTree(params)` to keep the weights.
+ * in `opts`; pass `keepTree(params)` to keep the weights. Decoder-only families; T5 runs
+ * through forwardSeq2seq.
  */
 export function forward(params: Params, config: ModelConfig, ids: Array, opts?: ForwardOptions): ForwardResult {
+  const s = decoderSpec(config, "forward");
   checkIds(ids, config);
-  const t = spec(config).trunk(params, config, ids, opts);
+  const t = s.trunk(params, config, ids, opts);
   const logits = t.head(opts?.hidden ? t.hidden.ref : t.hidden); // [B, T, V]
   return {
     logits,
@@ -91,10 +172,74 @@ export function forwardHidden(
   ids: Array,
   opts?: ForwardOptions,
 ): { hidden: Array; cache?: KVCache } {
+  const s = decoderSpec(config, "forwardHidden");
   checkIds(ids, config);
-  const t = spec(config).trunk(params, config, ids, opts);
+  const t = s.trunk(params, config, ids, opts);
   t.release();
   return { hidden: t.hidden, ...(t.cache ? { cache: t.cache } : {}) };
+}
+
+export interface Seq2SeqForwardOptions {
+  /** Which encoder ids are real, [B, S_enc] (1 = real, 0 = padding). */
+  encoderMask?: Array;
+  /** Which decoder ids are real, [B, T_dec] (causal attention makes right padding harmless without it). */
+  decoderMask?: Array;
+  /** "last": logits of the last decoder position only, [B, 1, V]. */
+  logits?: "all" | "last";
+  /** Also return the decoder's final hidden states [B, T_dec, C]. */
+  hidden?: boolean;
+}
+
+/**
+ * An encoder–decoder's forward pass (T5): encoder ids [B, S] and decoder ids [B, T] (starting
+ * with the decoder start token: the targets shifted right) → decoder logits [B, T, V], as
+ * transformers' T5ForConditionalGeneration(input_ids, decoder_input_ids).logits. Consumes
+ * `params`, both id arrays and the masks; pass keepTree(params) to keep the weights.
+ */
+export function forwardSeq2seq(
+  params: Params,
+  config: ModelConfig,
+  encoderIds: Array,
+  decoderIds: Array,
+  opts: Seq2SeqForwardOptions = {},
+): ForwardResult {
+  const s = seq2seqSpec(config, "forwardSeq2seq");
+  checkIds(encoderIds, config);
+  checkIds(decoderIds, config);
+  const encoderHidden = s.encode(keepTree(params), config, encoderIds, {
+    ...(opts.encoderMask ? { attentionMask: opts.encoderMask.ref } : {}),
+  }); // [B, S, C]
+  const t = s.decoderTrunk(params, config, decoderIds, {
+    encoderHidden,
+    ...(opts.encoderMask ? { encoderMask: opts.encoderMask } : {}),
+    ...(opts.decoderMask ? { attentionMask: opts.decoderMask } : {}),
+    ...(opts.logits ? { logits: opts.logits } : {}),
+  });
+  const logits = t.head(opts.hidden ? t.hidden.ref : t.hidden); // [B, T, V]
+  return { logits, ...(opts.hidden ? { hidden: t.hidden } : {}) };
+}
+
+/** The encoder of an encoder–decoder: ids [B, S] → [B, S, C]. Consumes like forward. */
+export function encode(params: Params, config: ModelConfig, ids: Array, opts?: EncodeOptions): Array {
+  const s = seq2seqSpec(config, "encode");
+  checkIds(ids, config);
+  return s.encode(params, config, ids, opts);
+}
+
+/** The cross keys and values of an encoder output, for a decoder that attends to it every step. Consumes both. */
+export function crossKeyValues(params: Params, config: ModelConfig, encoderHidden: Array): CrossKV {
+  return seq2seqSpec(config, "crossKeyValues").crossKeyValues(params, config, encoderHidden);
+}
+
+/**
+ * One pass of an encoder–decoder's decoder: decoder ids [B, T] → logits [B, T, V] (or [B, 1, V])
+ * and the updated self-attention cache. Consumes `params`, `ids` and every array in `opts`.
+ */
+export function decode(params: Params, config: ModelConfig, ids: Array, opts: DecodeOptions): ForwardResult {
+  const s = seq2seqSpec(config, "decode");
+  checkIds(ids, config);
+  const t = s.decoderTrunk(params, config, ids, opts);
+  return { logits: t.head(t.hidden), ...(t.cache ? { cache: t.cache } : {}) };
 }
 
 /**
@@ -125,14 +270,18 @@ export function paramShapes(config: ModelConfig): ParamShapes {
   return spec(config).paramShapes(config);
 }
 
-/** An empty key/value cache with `capacity` slots for a batch of `batch` rows. */
+/** An empty key/value cache with `capacity` slots for a batch of `batch` rows (T5: of the decoder). */
 export function createCache(config: ModelConfig, batch: number, capacity: number): KVCache {
-  return createKVCache(config.numLayers, batch, capacity, spec(config).kvHeads(config), config.headDim);
+  const { layers, kvHeads } = spec(config).cacheShape(config);
+  return createKVCache(layers, batch, capacity, kvHeads, config.headDim);
 }
 
 export interface InitOptions {
   seed?: number;
-  /** Standard deviation of weight matrices and embeddings (transformers' initializer_range, 0.02). */
+  /**
+   * Standard deviation of weight matrices and embeddings (transformers' initializer_range, 0.02).
+   * T5 ignores it: its init scales each matrix by its fan-in, times config.initializerFactor.
+   */
   std?: number;
 }
 
@@ -148,11 +297,12 @@ export function initParams(config: ModelConfig, opts: InitOptions = {}): Params 
   const s = spec(config);
   const params: Params = {};
   for (const [name, shape] of s.paramShapes(config)) {
-    const kind = s.initKind(name);
+    const kind = s.initKind(name, config);
     if (kind === "ones") params[name] = np.ones(shape, { dtype: np.float32 });
     else if (kind === "zeros") params[name] = np.zeros(shape, { dtype: np.float32 });
     else {
-      const scale = kind === "residual" ? std / Math.sqrt(2 * config.numLayers) : std;
+      const scale =
+        typeof kind === "object" ? kind.std : kind === "residual" ? std / Math.sqrt(2 * config.numLayers) : std;
       params[name] = np.multiply(random.normal(keyFor(seed, "init", name), shape), scale);
     }
   }

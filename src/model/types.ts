@@ -55,3 +55,25 @@ export interface TrunkResult {
 
 /** Expected tensor names and shapes of a config, in a stable order. */
 export type ParamShapes = [name: string, shape: number[]][];
+
+/** Cross-attention keys and values of an encoder output: one [B, S_enc, N, H] pair per decoder layer. */
+// A type alias, not an interface, so that it is a jax-js JsTree (jit takes and returns it).
+export type CrossKV = {
+  keys: Array[];
+  values: Array[];
+};
+
+export interface EncodeOptions {
+  /** Which encoder positions hold real tokens, [B, S_enc] with 1 = real, 0 = padding. Default: all real. */
+  attentionMask?: Array;
+}
+
+/** The decoder of an encoder–decoder: what it attends to, besides its own cache (ForwardOptions). */
+export interface DecodeOptions extends Omit<ForwardOptions, "positions" | "hidden"> {
+  /** The encoder's output [B, S_enc, C]; the decoder projects its cross keys and values. Or: */
+  encoderHidden?: Array;
+  /** ... cross keys and values projected once (generation reuses them every step). */
+  cross?: CrossKV;
+  /** Which encoder positions are real, [B, S_enc] (1 = real); default all. */
+  encoderMask?: Array;
+}

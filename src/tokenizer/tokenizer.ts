@@ -19,7 +19,12 @@
  * SmolLM: ByteLevel pre-tokenizer/decoder, optional Split regex and BOS template)
  * and SentencePiece-style BPE (Llama 2: "▁" metaspace via Prepend+Replace
  * normalizers or a Metaspace pre-tokenizer, byte fallback to `<0xNN>` tokens).
- * The library also reads WordPiece and Unigram models; those load but are untested.
+ * and Unigram (T5, Flan-T5: a [piece, log-probability] vocabulary segmented by Viterbi,
+ * Precompiled + Strip + Replace normalizers, WhitespaceSplit + Metaspace pre-tokenizers, an
+ * `</s>` appended by the template, no BOS). The library approximates T5's Precompiled
+ * normalizer (a compiled NMT-NFKC map) with NFKC plus control/space rules rather than
+ * reading the charsmap, and has no Unigram byte fallback, so a Unigram tokenizer.json with
+ * byte_fallback: true is refused. WordPiece models load but are untested.
  *
  * `encode` adds the template's special tokens (Llama's BOS) by default, as
  * transformers does; `decode` keeps special tokens unless asked to skip them.
@@ -78,7 +83,15 @@ export interface BpeModelJson {
   merges: string[] | [string, string][];
 }
 
-/** `model` of the other kinds the library reads (WordPiece, Unigram): kept opaque. */
+/** `model` of a Unigram tokenizer: pieces with their log-probabilities; unk_id the unknown piece's index. */
+export interface UnigramModelJson {
+  type: "Unigram";
+  unk_id: number | null;
+  vocab: [string, number][];
+  byte_fallback?: boolean;
+}
+
+/** `model` of the other kinds the library reads (WordPiece): kept opaque. */
 export interface OtherModelJson {
   type: string;
   vocab: unknown;
@@ -94,7 +107,7 @@ export interface TokenizerJson {
   pre_tokenizer: ComponentJson | null;
   post_processor: ComponentJson | null;
   decoder: ComponentJson | null;
-  model: BpeModelJson | OtherModelJson;
+  model: BpeModelJson | UnigramModelJson | OtherModelJson;
 }
 
 /** A special token as written in tokenizer_config.json: a string, or transformers' AddedToken dict. */
@@ -196,6 +209,32 @@ export function parseTokenizerJson(raw: unknown, file = TOKENIZER_FILE): Tokeniz
     if (typeof model["unk_token"] === "string" && !Object.hasOwn(vocab, model["unk_token"])) {
       throw new TokenizerError(file, `model.unk_token ${describeValue(model["unk_token"])} is not in model.vocab`);
     }
+  } else if (model["type"] === "Unigram") {
+    const vocab = model["vocab"];
+    if (!Array.isArray(vocab) || vocab.length === 0) {
+      throw new TokenizerError(
+        file,
+        `model.vocab: expected a non-empty array of [piece, score] pairs, got ${describeValue(vocab)}`,
+      );
+    }
+    vocab.forEach((e, i) => {
+      if (!Array.isArray(e) || e.length !== 2 || typeof e[0] !== "string" || typeof e[1] !== "number") {
+        throw new TokenizerError(file, `model.vocab[${i}]: expected [piece, score], got ${describeValue(e)}`);
+      }
+    });
+    const unk = model["unk_id"];
+    if (unk !== undefined && unk !== null && !(isId(unk) && unk < vocab.length)) {
+      throw new TokenizerError(
+        file,
+        `model.unk_id: expected null or an index into model.vocab (< ${vocab.length}), got ${describeValue(unk)}`,
+      );
+    }
+    if (model["byte_fallback"] === true) {
+      throw new TokenizerError(
+        file,
+        "model.byte_fallback: true is not supported for Unigram (the tokenizer library would map unknown characters to <unk> instead of byte pieces)",
+      );
+    }
   } else if (model["vocab"] === undefined) {
     throw new TokenizerError(file, `model.vocab: missing (model.type ${describeValue(model["type"])})`);
   }
@@ -237,7 +276,7 @@ export function parseTokenizerJson(raw: unknown, file = TOKENIZER_FILE): Tokeniz
     pre_tokenizer: component(file, raw, "pre_tokenizer"),
     post_processor: component(file, raw, "post_processor"),
     decoder: component(file, raw, "decoder"),
-    model: model as BpeModelJson | OtherModelJson,
+    model: model as BpeModelJson | UnigramModelJson | OtherModelJson,
   };
 }
 
@@ -361,6 +400,14 @@ export interface TokenizerSources {
   chatTemplateFile?: string;
 }
 
+/** Whether a pre-tokenizer (or one inside a Sequence) splits on whitespace and drops it. */
+function hasWhitespaceSplit(c: ComponentJson | null): boolean {
+  if (c === null) return false;
+  if (c.type === "WhitespaceSplit" || c.type === "Whitespace") return true;
+  const inner = c["pretokenizers"];
+  return Array.isArray(inner) && inner.some((p) => isRecord(p) && hasWhitespaceSplit(p as ComponentJson));
+}
+
 export class Tokenizer {
   /** The validated tokenizer.json. */
   readonly json: TokenizerJson;
@@ -380,6 +427,11 @@ export class Tokenizer {
   readonly specialIds: ReadonlySet<number>;
   /** Named chat templates ("default" for the single-string form); empty when the tokenizer has none. */
   readonly chatTemplates: ReadonlyMap<string, string>;
+  /**
+   * True when a WhitespaceSplit / Whitespace pre-tokenizer drops whitespace (T5's and other
+   * SentencePiece layouts): decode(encode(text)) then equals text only up to whitespace runs.
+   */
+  readonly dropsWhitespace: boolean;
   private readonly hf: HfTokenizer;
   private readonly idToTokenMap: Map<number, string>;
   private readonly tokenToIdMap: Map<string, number>;
@@ -458,6 +510,7 @@ export class Tokenizer {
       if (id !== null) special.add(id);
     });
     this.specialIds = special;
+    this.dropsWhitespace = hasWhitespaceSplit(this.json.pre_tokenizer);
 
     try {
       // The library reads bos/eos/pad/unk from the config only for legacy vocab-only models;

@@ -18,13 +18,14 @@
 import { join } from "node:path";
 import { describeSource, optimizerOf } from "../config/blocks.ts";
 import { dashboardHint } from "../dashboard/hint.ts";
-import { tokenizeDataset } from "../data/tokenize.ts";
+import { type TokenizedExample, tokenizeDataset } from "../data/tokenize.ts";
 import { initEngine } from "../engine/device.ts";
 import { disposeTree } from "../engine/memory.ts";
 import { type Params, paramNames } from "../engine/params.ts";
 import { deriveSeed, Rng } from "../engine/rng.ts";
 import { makeSchedule, type Schedule } from "../engine/schedules.ts";
 import { evaluate } from "../eval/run.ts";
+import { isSeq2seq } from "../model/config.ts";
 import { releaseCompiled } from "../model/generate.ts";
 import type { Model } from "../model/model.ts";
 import { EVAL_FILE, METRICS_FILE, runDirOf, SAMPLES_FILE, TOKENIZER_DIR } from "../runs/layout.ts";
@@ -32,7 +33,15 @@ import type { OpenMode } from "../runs/run.ts";
 import type { SftConfig } from "./config.ts";
 import { disposeFineTune, exportFinal, setupFineTune, startingModel, weightsOf } from "./finetune.ts";
 import { heldOutLoss, makeStepFunctions, type StepMetrics, type TrainStatus, trainLoop } from "./loop.ts";
-import { type MicroBatch, paddedLength, tokenNllObjective, toMicroBatch } from "./nll.ts";
+import {
+  type MicroBatch,
+  maskRowsFrom,
+  paddedLength,
+  seq2seqLengths,
+  sftObjective,
+  toMicroBatch,
+  toSeq2seqMicroBatch,
+} from "./nll.ts";
 import { makeProgress } from "./progress.ts";
 import { openSession, resumeCommand } from "./session.ts";
 import { buildTokenizer, formatAll, loadRecords, readFiles, stepIndices } from "./sft-data.ts";
@@ -140,19 +149,6 @@ async function train(
   const perStep = microBatch * gradAccum;
   const totalSteps = config.steps ?? Math.ceil(((config.epochs ?? 1) * N) / perStep);
   const padId = tokenizer.padId ?? tokenizer.eosId ?? 0;
-  const batchesFor = (step: number): MicroBatch[] => {
-    const idx = stepIndices(config.seed, step, perStep, N);
-    return Array.from({ length: gradAccum }, (_, k) => {
-      const rows = idx.slice(k * microBatch, (k + 1) * microBatch).map((i) => train.examples[i]!);
-      return toMicroBatch(rows, paddedLength(rows, seqLen, config.batch.padMultiple), padId);
-    });
-  };
-  const heldBatches: MicroBatch[] = [];
-  for (let s = 0; s < held.examples.length; s += microBatch) {
-    const rows = held.examples.slice(s, s + microBatch);
-    while (rows.length < microBatch) rows.push({ ...rows[0]!, loss_mask: rows[0]!.loss_mask.map(() => 0) });
-    heldBatches.push(toMicroBatch(rows, paddedLength(rows, seqLen, config.batch.padMultiple), padId));
-  }
 
   // Model, optimizer, schedule.
   const model: Model = await startingModel(
@@ -161,6 +157,25 @@ async function train(
     config.seed,
     Math.max(config.batch.seqLen + config.eval.maxNewTokens, 64) * 2,
   );
+  const mc = model.config;
+  // A decoder reads prompt + target as one sequence; an encoder–decoder (T5) encodes the prompt (nll.ts).
+  const batchOf = (rows: TokenizedExample[]): MicroBatch =>
+    isSeq2seq(mc)
+      ? toSeq2seqMicroBatch(rows, seq2seqLengths(rows, seqLen, config.batch.padMultiple), padId, mc.decoderStartTokenId)
+      : toMicroBatch(rows, paddedLength(rows, seqLen, config.batch.padMultiple), padId);
+  const batchesFor = (step: number): MicroBatch[] => {
+    const idx = stepIndices(config.seed, step, perStep, N);
+    return Array.from({ length: gradAccum }, (_, k) =>
+      batchOf(idx.slice(k * microBatch, (k + 1) * microBatch).map((i) => train.examples[i]!)),
+    );
+  };
+  const heldBatches: MicroBatch[] = [];
+  for (let s = 0; s < held.examples.length; s += microBatch) {
+    const rows = held.examples.slice(s, s + microBatch);
+    const real = rows.length;
+    while (rows.length < microBatch) rows.push(rows[0]!); // fillers for one compiled shape, masked out
+    heldBatches.push(maskRowsFrom(batchOf(rows), real));
+  }
   const ft = await setupFineTune(config.lora, model, config.seed);
   const optimizer = optimizerOf(config.optim);
   const schedule =
@@ -200,7 +215,7 @@ async function train(
   );
 
   const fns = makeStepFunctions({
-    objective: tokenNllObjective(model.config),
+    objective: sftObjective(mc),
     optimizer,
     clip: config.optim.clip,
     ...(ft.materialize ? { materialize: ft.materialize } : {}),

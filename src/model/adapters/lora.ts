@@ -17,7 +17,10 @@
  * Targets are chosen as PEFT chooses them: a list of names matches a module whose
  * path equals a name or ends with "." + name ("q_proj", "v_proj"); a single string
  * is a regular expression the whole module path must match. Only 2-D weights of
- * linear layers can be targets (embeddings are rejected). GPT-2's Conv1D stores
+ * linear layers can be targets (embeddings and T5's relative_attention_bias are rejected).
+ * Default targets are PEFT's per family (peft/utils/constants.py): q_proj, v_proj (Llama,
+ * GPT-J), c_attn (GPT-2), query_key_value (GPT-NeoX), q, v (T5; its other linear modules are
+ * k, o, wi or wi_0 / wi_1, wo). GPT-2's Conv1D stores
  * W as [in, out] (PEFT's fan_in_fan_out): there the update is (α/r)·(B A)ᵀ.
  *
  * Where this departs from PEFT: the update is applied to the weight
@@ -54,7 +57,7 @@ export interface LoraOptions {
   alpha?: number;
   /** PEFT's lora_dropout. Only 0: dropout cannot be applied to a merged weight (see the header). */
   dropout?: number;
-  /** Module names (PEFT suffix match) or one regular expression over the module path. Default: q_proj, v_proj (or c_attn for GPT-2). */
+  /** Module names (PEFT suffix match) or one regular expression over the module path. Default: PEFT's for the family (see the header). */
   targetModules?: readonly string[] | string;
   /** Seed of A's initialisation. Default 0. */
   seed?: number;
@@ -68,6 +71,8 @@ export interface LoraConfig {
   targetModules: string[] | string;
   /** True when the targeted weights are stored [in, out] (GPT-2's Conv1D). */
   fanInFanOut: boolean;
+  /** PEFT's task_type: SEQ_2_SEQ_LM for an encoder–decoder base (T5), else CAUSAL_LM. */
+  taskType: "CAUSAL_LM" | "SEQ_2_SEQ_LM";
 }
 
 /** One adapted module: the base weight it updates and the two adapter tensors. */
@@ -88,18 +93,30 @@ export const PEFT_PREFIX = "base_model.model.";
 export const loraAName = (module: string): string => `${PEFT_PREFIX}${module}.lora_A.weight`;
 export const loraBName = (module: string): string => `${PEFT_PREFIX}${module}.lora_B.weight`;
 
-/** Module paths that are embeddings, not linear layers: never LoRA targets here. */
-const EMBEDDING = /(^|\.)(embed_tokens|wte|wpe)$/;
+/** Module paths that are embeddings (or T5's bias table), not linear layers: never LoRA targets here. */
+const EMBEDDING = /(^|\.)(embed_tokens|wte|wpe|shared|embed_in|relative_attention_bias)$/;
 /** GPT-2's Conv1D modules (weights [in, out]). */
 const CONV1D = /^transformer\.h\.\d+\.(attn\.c_attn|attn\.c_proj|mlp\.c_fc|mlp\.c_proj)$/;
 
-function isGpt2(base: Params): boolean {
-  return Object.keys(base).some((n) => n.startsWith("transformer."));
-}
+type Family = "llama" | "gpt2" | "gptj" | "gpt_neox" | "t5";
 
-/** PEFT's default targets for the family (peft/utils/constants.py). */
-function defaultTargets(base: Params): string[] {
-  return isGpt2(base) ? ["c_attn"] : ["q_proj", "v_proj"];
+/** PEFT's default targets per family (peft/utils/constants.py TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING). */
+const DEFAULT_TARGETS: { [F in Family]: string[] } = {
+  llama: ["q_proj", "v_proj"],
+  gpt2: ["c_attn"],
+  gptj: ["q_proj", "v_proj"],
+  gpt_neox: ["query_key_value"],
+  t5: ["q", "v"],
+};
+
+/** The family of a parameter tree, from the tensor names only each family has. */
+function familyOf(base: Params): Family {
+  const names = Object.keys(base);
+  if ("shared.weight" in base) return "t5";
+  if (names.some((n) => n.startsWith("gpt_neox."))) return "gpt_neox";
+  if ("transformer.wpe.weight" in base) return "gpt2";
+  if (names.some((n) => n.startsWith("transformer."))) return "gptj";
+  return "llama";
 }
 
 /** Does a module path match the targets, as PEFT's check_target_module_exists decides? */
@@ -143,7 +160,8 @@ export function resolveLoraConfig(base: Params, opts: LoraOptions = {}): LoraCon
       `lora: dropout ${dropout} is not implemented (the adapter is merged into the weight before the forward pass); use 0`,
     );
   }
-  const targetModules = opts.targetModules === undefined ? defaultTargets(base) : opts.targetModules;
+  const family = familyOf(base);
+  const targetModules = opts.targetModules === undefined ? DEFAULT_TARGETS[family] : opts.targetModules;
   const targets = findTargets(base, targetModules);
   const conv = targets.filter((t) => CONV1D.test(t.module)).length;
   if (conv !== 0 && conv !== targets.length) {
@@ -157,6 +175,7 @@ export function resolveLoraConfig(base: Params, opts: LoraOptions = {}): LoraCon
     dropout,
     targetModules: typeof targetModules === "string" ? targetModules : [...targetModules],
     fanInFanOut: conv > 0,
+    taskType: family === "t5" ? "SEQ_2_SEQ_LM" : "CAUSAL_LM",
   };
 }
 

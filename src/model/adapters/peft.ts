@@ -23,7 +23,7 @@ export const ADAPTER_WEIGHTS_NAME = "adapter_model.safetensors";
 /** adapter_config.json as PEFT (0.10+) writes it for a plain LoRA. */
 export interface PeftLoraConfig {
   peft_type: "LORA";
-  task_type: "CAUSAL_LM";
+  task_type: "CAUSAL_LM" | "SEQ_2_SEQ_LM";
   base_model_name_or_path: string | null;
   r: number;
   lora_alpha: number;
@@ -46,7 +46,7 @@ export interface PeftLoraConfig {
 export function peftConfig(config: LoraConfig, baseModelNameOrPath: string | null): PeftLoraConfig {
   return {
     peft_type: "LORA",
-    task_type: "CAUSAL_LM",
+    task_type: config.taskType,
     base_model_name_or_path: baseModelNameOrPath,
     r: config.r,
     lora_alpha: config.alpha,
@@ -113,6 +113,7 @@ export async function loadAdapter(dir: string): Promise<{ adapter: LoraAdapter; 
     dropout,
     targetModules: typeof targets === "string" ? targets : [...(targets as string[])],
     fanInFanOut: raw.fan_in_fan_out === true,
+    taskType: raw.task_type === "SEQ_2_SEQ_LM" ? "SEQ_2_SEQ_LM" : "CAUSAL_LM",
   };
   const { params } = await loadParams(join(dir, ADAPTER_WEIGHTS_NAME));
   const names = Object.keys(params);
