@@ -15,6 +15,7 @@ import { registerLab } from "./lab.ts";
 import { registerLikelihood } from "./likelihood.ts";
 import { registerLogits } from "./logits.ts";
 import { registerScore } from "./score.ts";
+import { registerServe } from "./serve.ts";
 import { registerSft } from "./sft.ts";
 import { registerTrainTokenizer } from "./train-tokenizer.ts";
 
@@ -37,6 +38,7 @@ registerScore(program);
 registerData(program);
 registerSft(program);
 registerDashboard(program);
+registerServe(program);
 
 try {
   await program.parseAsync(process.argv);
