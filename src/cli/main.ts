@@ -17,6 +17,7 @@ import { registerLogits } from "./logits.ts";
 import { registerScore } from "./score.ts";
 import { registerServe } from "./serve.ts";
 import { registerSft } from "./sft.ts";
+import { registerTeach } from "./teach.ts";
 import { registerTrainTokenizer } from "./train-tokenizer.ts";
 
 const program = new Command()
@@ -39,6 +40,7 @@ registerData(program);
 registerSft(program);
 registerDashboard(program);
 registerServe(program);
+registerTeach(program);
 
 try {
   await program.parseAsync(process.argv);
