@@ -14,11 +14,16 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import type { CoTRecord } from "../src/data/records.ts";
 import { generateDataset } from "../src/data/tasks/index.ts";
+import { initEngine } from "../src/engine/device.ts";
 import { readJsonl } from "../src/runs/jsonl.ts";
+import { LocalEngine } from "../src/serve/engine.ts";
+import { startServer } from "../src/serve/server.ts";
 import { CACHE_FILE, ResponseCache, requestKey } from "../src/teacher/cache.ts";
 import { OpenAIClient } from "../src/teacher/client.ts";
+import { LocalChatClient } from "../src/teacher/local.ts";
 import { judge, type QuestionRow, runTeach, type TeachStats } from "../src/teacher/teach.ts";
 import { type FakeOpenAI, type Fault, startFakeOpenAI } from "./fake-openai.ts";
+import { writeTinyEvalModel } from "./tiny.ts";
 
 const gold = generateDataset({ tasks: ["algebra"], n: 12, seed: 3, split: "train" });
 /** The questions as the teacher gets them: answers only, no chains. */
@@ -266,5 +271,47 @@ describe("stepwise teach", () => {
     assert.equal(cache.size, 18);
     const summary = JSON.parse(await readFile(join(out, "summary.json"), "utf8")) as { status: string };
     assert.equal(summary.status, "finished");
+  });
+});
+
+describe("stepwise teach with a stepwise model as teacher", () => {
+  test("a model folder in process and the same model behind `stepwise serve` give the same rows", async () => {
+    await initEngine();
+    const tmp = await mkdtemp(join(tmpdir(), "stepwise-teach-local-"));
+    dirs.push(tmp);
+    const modelDir = join(tmp, "model");
+    await writeTinyEvalModel(modelDir, join(tmp, "tok"), {
+      tasks: ["arithmetic"],
+      n: 40,
+      vocabSize: 300,
+      hiddenSize: 32,
+      numLayers: 1,
+      numHeads: 2,
+    });
+    const records = generateDataset({ tasks: ["arithmetic"], n: 4, seed: 9, split: "train" }).map((r) => ({
+      ...r,
+      chain_of_thought: "",
+    }));
+    const opts = { ...base, k: 2, maxTokens: 12, records };
+    const local = await LocalChatClient.load(modelDir, { name: "tiny" });
+    const a = await runTeach({ ...opts, client: local, dir: join(tmp, "local"), mode: "new" });
+    const engine = await LocalEngine.load(modelDir, { name: "tiny" });
+    const server = await startServer(engine, { port: 0 });
+    try {
+      const remote = new OpenAIClient({ baseUrl: server.url, model: "tiny", backoff: FAST });
+      const b = await runTeach({ ...opts, client: remote, dir: join(tmp, "http"), mode: "new" });
+      assert.equal(a.status, "finished");
+      assert.equal(b.status, "finished");
+      const rowsA = (await rowsOf(join(tmp, "local"))).sort((x, y) => x.index - y.index);
+      const rowsB = (await rowsOf(join(tmp, "http"))).sort((x, y) => x.index - y.index);
+      assert.equal(rowsA.length, 4);
+      assert.deepEqual(rowsA, rowsB);
+      // every question was asked (round 1, and round 2 where nothing was kept), with k chains each
+      for (const r of rowsA) for (const round of r.rounds) assert.equal(round.sampled, 2);
+    } finally {
+      await server.close();
+      await engine.close();
+      await local.close();
+    }
   });
 });
