@@ -7,6 +7,7 @@ import { dashboardBench } from "./dashboard.ts";
 import { evalBench } from "./eval.ts";
 import { generateBench } from "./generate.ts";
 import { matmul } from "./matmul.ts";
+import { serveBench } from "./serve.ts";
 import { sftMemory } from "./sft-memory.ts";
 import { sftStep } from "./sft-step.ts";
 import { trainStep } from "./train-step.ts";
@@ -20,4 +21,5 @@ export const BENCHES: { readonly [name: string]: Bench } = {
   sft_memory: sftMemory,
   sft_step: sftStep,
   dashboard: dashboardBench,
+  serve: serveBench,
 };
