@@ -12,11 +12,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { after, before, describe, test } from "node:test";
+import { generateDataset } from "../src/data/tasks/index.ts";
 import { initEngine } from "../src/engine/device.ts";
+import { evaluate } from "../src/eval/run.ts";
 import { continuationLogProbs, generate } from "../src/model/generate.ts";
 import { LocalEngine } from "../src/serve/engine.ts";
 import { type RunningServer, startServer } from "../src/serve/server.ts";
 import { OpenAIClient } from "../src/teacher/client.ts";
+import { evaluateEndpoint } from "../src/teacher/endpoint-eval.ts";
 import { type CompletionResponse, ErrorBodySchema } from "../src/teacher/protocol.ts";
 import { parseSse } from "../src/teacher/sse.ts";
 import { applyChatTemplate, chatStopIds } from "../src/tokenizer/chat.ts";
@@ -411,6 +414,27 @@ describe("stepwise serve", () => {
       assert.equal(comp.choices.length, 2);
       assert.equal((await client.models()).data[0]!.id, NAME);
     }
+  });
+
+  test("eval --endpoint: the served model scores as the same model evaluated in process", async () => {
+    const records = generateDataset({ tasks: ["arithmetic"], n: 6, seed: 4, split: "test" });
+    const common = { records, prompting: "zero-cot" as const, shots: 0, seed: 0, chat: false, samples: 1, topP: 1 };
+    const local = await evaluate({
+      ...common,
+      model: engine.model,
+      tokenizer: engine.tokenizer,
+      maxNewTokens: 10,
+      batchSize: 1,
+    });
+    const client = new OpenAIClient({ baseUrl: server.url, model: NAME });
+    const remote = await evaluateEndpoint({ ...common, client, maxNewTokens: 10, concurrency: 3 });
+    assert.deepEqual(
+      remote.examples.map((e) => e.output),
+      local.examples.map((e) => e.output),
+    );
+    assert.equal(remote.report.accuracy_strict, local.report.accuracy_strict);
+    assert.equal(remote.report.n, 6);
+    assert.ok(local.examples.some((e) => e.output.trim() !== ""));
   });
 
   test("the CLI serves on 127.0.0.1 by default and answers a request", async () => {
