@@ -26,7 +26,6 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { writeJsonlAtomic } from "../data/readers.ts";
 import type { CoTRecord } from "../data/records.ts";
 import { checkRecordSteps, splitSteps } from "../data/tasks/index.ts";
 import { writeTextAtomic } from "../engine/files.ts";
@@ -262,10 +261,8 @@ export async function runTeach(o: TeachOptions): Promise<RunSummary> {
       outputs: { questions: QUESTIONS_FILE, cache: CACHE_FILE, stats: STATS_FILE },
     });
   }
-  await writeJsonlAtomic(
-    join(o.dir, CHAINS_FILE),
-    rows.flatMap((r) => r.kept),
-  );
+  const kept = rows.flatMap((r) => r.kept);
+  await writeTextAtomic(join(o.dir, CHAINS_FILE), kept.map((r) => `${JSON.stringify(r)}\n`).join(""));
   log(
     `teach: ${stats.chainsKept} chains kept for ${stats.keptQuestions}/${stats.questions} questions ` +
       `(${pct(stats.rounds.round1.keptRate)} without rationalisation, ${pct(stats.keptRate)} with); ` +
