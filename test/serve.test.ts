@@ -16,6 +16,7 @@ import { generateDataset } from "../src/data/tasks/index.ts";
 import { initEngine } from "../src/engine/device.ts";
 import { evaluate } from "../src/eval/run.ts";
 import { continuationLogProbs, generate } from "../src/model/generate.ts";
+import { JobAbortedError } from "../src/serve/batcher.ts";
 import { LocalEngine } from "../src/serve/engine.ts";
 import { type RunningServer, startServer } from "../src/serve/server.ts";
 import { OpenAIClient } from "../src/teacher/client.ts";
@@ -138,6 +139,29 @@ describe("stepwise serve", () => {
       direct.map((a) => a.choices[0]!.text),
       wants,
     );
+  });
+
+  test("a job whose client hangs up while it waits is dropped, not generated", async () => {
+    const job = {
+      promptIds: engine.tokenizer.encode("Q: 1 + 1"),
+      n: 1,
+      maxTokens: 3,
+      temperature: 0,
+      topP: 1,
+      stop: [],
+      stopIds: [],
+      seed: null,
+      top: 0,
+    };
+    const gone = new AbortController();
+    const before = engine.batcher.callSizes.length;
+    const kept = engine.batcher.generate(job);
+    const dropped = engine.batcher.generate({ ...job, n: 2, signal: gone.signal });
+    gone.abort();
+    await assert.rejects(dropped, JobAbortedError);
+    assert.equal((await kept).sequences.length, 1);
+    assert.deepEqual(engine.batcher.callSizes.slice(before), [1]);
+    await assert.rejects(engine.batcher.generate({ ...job, signal: gone.signal }), JobAbortedError);
   });
 
   test("mixed max_tokens in one batch: each request is cut to its own", async () => {

@@ -14,6 +14,10 @@
  * prompt plus the largest max_tokens fits the model's context; it generates max_tokens of the
  * largest job and cuts each job's rows to its own max_tokens afterwards (finish "length").
  *
+ * A job whose client has hung up (its `signal` aborted) while it waits is dropped from the
+ * queue, so a client that times out and retries does not leave the abandoned copy to be
+ * generated in front of the retry. A job already in a running call runs to its end.
+ *
  * Departure from vLLM-style continuous batching: a call runs to its end before the next
  * starts; a request arriving mid-call waits for it. generate() has no way to add rows to a
  * running batch, and on this engine's scale that would gain little.
@@ -49,6 +53,13 @@ export interface GenJob {
   top: number;
   /** Each new token of choice `choice`, as it is made (for streaming). */
   onToken?: (choice: number, t: TokenLogProb) => void;
+  /** Aborted when the client has gone: a job still waiting is dropped (rejected) and never generated. */
+  signal?: AbortSignal;
+}
+
+/** The error a dropped job rejects with. */
+export class JobAbortedError extends Error {
+  override name = "JobAbortedError";
 }
 
 export interface GenResult {
@@ -112,6 +123,10 @@ export class Batcher {
   /** Queue a generation job; resolves when its call has run. */
   generate(job: GenJob): Promise<GenResult> {
     return new Promise((resolve, reject) => {
+      if (job.signal?.aborted) {
+        reject(new JobAbortedError("the client went away before generation started"));
+        return;
+      }
       const seeded = job.temperature > 0 && job.seed !== null;
       const key = seeded
         ? `seeded:${this.#jobs++}`
@@ -121,7 +136,18 @@ export class Batcher {
             [...job.stop].sort(),
             [...job.stopIds].sort(),
           ]);
-      this.#queue.push({ job, key, resolve, reject });
+      const pending: Pending = { job, key, resolve, reject };
+      this.#queue.push(pending);
+      job.signal?.addEventListener(
+        "abort",
+        () => {
+          const at = this.#queue.indexOf(pending);
+          if (at < 0) return; // already taken into a call
+          this.#queue.splice(at, 1);
+          reject(new JobAbortedError("the client went away before generation started"));
+        },
+        { once: true },
+      );
       this.#kick();
     });
   }

@@ -122,7 +122,7 @@ export class LocalEngine {
     disposeTree(this.model.params);
   }
 
-  async chat(raw: unknown, onChunk?: (c: ChatChunk) => void): Promise<ChatResponse> {
+  async chat(raw: unknown, onChunk?: (c: ChatChunk) => void, signal?: AbortSignal): Promise<ChatResponse> {
     const parsed = ChatRequestSchema.safeParse(raw);
     if (!parsed.success) throw fromZod(parsed.error, "chat/completions");
     const req: ChatRequest = parsed.data;
@@ -155,6 +155,7 @@ export class LocalEngine {
     }
     const result = await this.batcher.generate({
       ...this.#sampling(req, n, maxTokens, stop, [...this.#eosIds(), ...chatStopIds(this.tokenizer)]),
+      ...(signal ? { signal } : {}),
       promptIds,
       top: logprobs ? (req.top_logprobs ?? 0) : 0,
       ...(onChunk
@@ -213,7 +214,11 @@ export class LocalEngine {
     };
   }
 
-  async complete(raw: unknown, onChunk?: (c: CompletionChunk) => void): Promise<CompletionResponse> {
+  async complete(
+    raw: unknown,
+    onChunk?: (c: CompletionChunk) => void,
+    signal?: AbortSignal,
+  ): Promise<CompletionResponse> {
     const parsed = CompletionRequestSchema.safeParse(raw);
     if (!parsed.success) throw fromZod(parsed.error, "completions");
     const req: CompletionRequest = parsed.data;
@@ -251,6 +256,7 @@ export class LocalEngine {
             })
           : this.batcher.generate({
               ...this.#sampling(req, n, maxTokens, stop, this.#eosIds()),
+              ...(signal ? { signal } : {}),
               promptIds,
               top,
               ...(onChunk

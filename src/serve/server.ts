@@ -10,7 +10,9 @@
  * Safety: the server binds 127.0.0.1 unless told otherwise (the CLI's --host), refuses a body
  * over `maxBodyBytes` (413) and more than `maxPending` requests waiting for the model (503
  * with Retry-After), and nothing in a request reaches the file system: the model is loaded
- * once at start, and the request's `model` is only compared with its name.
+ * once at start, and the request's `model` is only compared with its name. A client that
+ * hangs up before its turn takes its jobs out of the queue (batcher.ts), so timed-out and
+ * retried requests do not pile up in front of their retries.
  * Streaming: `data: {chunk}` events, a usage chunk when stream_options.include_usage, then
  * `data: [DONE]`; an error after the stream has started is sent as a `data: {"error": …}`
  * event before [DONE] (as vLLM does), since the status line is already gone.
@@ -52,6 +54,7 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
 }
 
 function sendError(res: ServerResponse, err: ServeError, headers: Record<string, string> = {}): void {
+  if (res.destroyed) return;
   if (res.headersSent) {
     res.end();
     return;
@@ -111,10 +114,21 @@ export async function startServer(engine: LocalEngine, opts: ServerOptions = {})
     const stream = typeof body === "object" && body !== null && (body as { stream?: unknown }).stream === true;
     const includeUsage =
       stream && (body as { stream_options?: { include_usage?: unknown } }).stream_options?.include_usage === true;
+    // a client that hangs up (a timeout, a reset) takes its waiting jobs out of the queue
+    const gone = new AbortController();
+    res.on("close", () => {
+      if (!res.writableEnded) gone.abort();
+    });
     pending++;
     try {
       if (!stream) {
-        sendJson(res, 200, endpoint === "chat" ? await engine.chat(body) : await engine.complete(body));
+        sendJson(
+          res,
+          200,
+          endpoint === "chat"
+            ? await engine.chat(body, undefined, gone.signal)
+            : await engine.complete(body, undefined, gone.signal),
+        );
         return;
       }
       let started = false;
@@ -130,7 +144,10 @@ export async function startServer(engine: LocalEngine, opts: ServerOptions = {})
         if (!res.destroyed) res.write(sseEvent(JSON.stringify(chunk)));
       };
       try {
-        const full = endpoint === "chat" ? await engine.chat(body, write) : await engine.complete(body, write);
+        const full =
+          endpoint === "chat"
+            ? await engine.chat(body, write, gone.signal)
+            : await engine.complete(body, write, gone.signal);
         if (includeUsage)
           write({
             id: full.id,
