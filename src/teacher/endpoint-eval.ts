@@ -13,17 +13,13 @@
  * Departure from the local path: no finish reason "eos" (servers report "stop" for both an
  * end-of-sequence token and a stop string) and new tokens counted from the server's usage.
  */
+
+import { STEP_BY_STEP_TRIGGER as COT_TRIGGER } from "../data/format.ts";
 import type { CoTRecord } from "../data/records.ts";
 import type { Problem } from "../data/tasks/index.ts";
-import {
-  COT_TRIGGER,
-  drawExemplars,
-  exemplarAnswer,
-  type PromptingKind,
-  promptBuilder,
-  shufflePool,
-} from "../eval/prompting.ts";
-import { type EvalExample, type EvalSummary, scoreOutput, summarize } from "../eval/run.ts";
+import { drawExemplars, exemplarAnswer, type PromptingKind, promptBuilder, shufflePool } from "../eval/prompting.ts";
+import { type EvalSummary, summarize } from "../eval/report.ts";
+import { type EvalExample, scoreOutput } from "../eval/score.ts";
 import type { ChatClient, WireMessage } from "./protocol.ts";
 
 export interface EndpointEvalOptions {

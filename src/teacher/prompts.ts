@@ -15,7 +15,8 @@
  * question ("(Hint: the answer is 8.)"), the only form a zero-shot prompt allows. A chain
  * that mentions the hint would not make sense without it, so such chains are dropped.
  */
-import { COT_TRIGGER, PLAIN_STOP_STRINGS } from "../eval/prompting.ts";
+import { STEP_BY_STEP_TRIGGER as COT_TRIGGER } from "../data/format.ts";
+import { PLAIN_STOP_STRINGS } from "../eval/prompting.ts";
 import type { Endpoint } from "./cache.ts";
 
 export const PROMPT_STYLES = ["qa", "chat"] as const;

@@ -26,13 +26,13 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { answersMatch } from "../data/answer/index.ts";
 import type { CoTRecord } from "../data/records.ts";
 import { checkRecordSteps, splitSteps } from "../data/tasks/index.ts";
 import { writeTextAtomic } from "../engine/files.ts";
 import { deriveSeed } from "../engine/rng.ts";
 import { extractAnswer } from "../eval/extract.ts";
-import { answersMatch } from "../eval/normalize.ts";
-import { answerTaskOf, chainOf, idOf, taskOf } from "../eval/run.ts";
+import { answerTaskOf, chainOf, idOf, taskOf } from "../eval/score.ts";
 import { readJsonl } from "../runs/jsonl.ts";
 import { type OpenMode, openRun, type RunSummary } from "../runs/run.ts";
 import { CACHE_FILE, ResponseCache } from "./cache.ts";
@@ -107,7 +107,7 @@ export function judge(r: CoTRecord, output: string, hinted: boolean): { verdict:
   const chain = chainOf(output).trim();
   const steps = splitSteps(chain);
   const task = answerTaskOf(r);
-  if (!answersMatch(extractAnswer(output, { task, mode: "strict" }), r.answer, task))
+  if (!answersMatch(extractAnswer(output, { task, mode: "strict" }), r.answer, { task }))
     return { verdict: "wrong-answer", chain };
   if (steps.length === 0) return { verdict: "empty", chain };
   if (hinted && mentionsHint(chain)) return { verdict: "mentions-hint", chain };
