@@ -8,6 +8,7 @@ import { evalBench } from "./eval.ts";
 import { familyStep } from "./family-step.ts";
 import { generateBench } from "./generate.ts";
 import { matmul } from "./matmul.ts";
+import { serveBench } from "./serve.ts";
 import { sftMemory } from "./sft-memory.ts";
 import { sftStep } from "./sft-step.ts";
 import { trainStep } from "./train-step.ts";
@@ -22,4 +23,5 @@ export const BENCHES: { readonly [name: string]: Bench } = {
   sft_step: sftStep,
   dashboard: dashboardBench,
   family_step: familyStep,
+  serve: serveBench,
 };

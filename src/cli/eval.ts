@@ -16,11 +16,16 @@ import { reportTable, summarize, writeEvalOutputs } from "../eval/report.ts";
 import { evaluate } from "../eval/run.ts";
 import { scoreOutput } from "../eval/score.ts";
 import { loadModel } from "../model/checkpoint.ts";
+import { OpenAIClient } from "../teacher/client.ts";
+import { evaluateEndpoint } from "../teacher/endpoint-eval.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { parseIntFlag, parseNumberFlag } from "./args.ts";
 
 interface EvalFlags {
   model?: string;
+  endpoint?: string;
+  concurrency: string;
+  apiKeyEnv: string;
   predictions?: string;
   data?: string;
   format: string;
@@ -131,7 +136,13 @@ export function registerEval(program: Command): void {
     )
     // options after `compare` belong to compare, not to eval
     .enablePositionalOptions()
-    .option("--model <dir>", "model folder (config.json, weights, tokenizer.json)")
+    .option("--model <dir>", "model folder (config.json, weights, tokenizer.json); with --endpoint, the served name")
+    .option(
+      "--endpoint <url>",
+      "evaluate a model served elsewhere (OpenAI-compatible base URL, e.g. http://host:8000/v1)",
+    )
+    .option("--concurrency <n>", "with --endpoint: requests in flight at once", "8")
+    .option("--api-key-env <var>", "with --endpoint: environment variable holding the API key", "OPENAI_API_KEY")
     .option("--predictions <file>", "score outputs produced elsewhere: records plus an `output` field (no --model)")
     .option("--data <file>", "records to evaluate on (jsonl, json, csv or parquet) in --format")
     .option("--format <f>", `format of --data / --predictions rows: ${COT_FORMATS.join(", ")}`, "cot")
@@ -170,7 +181,8 @@ export function registerEval(program: Command): void {
         if (!flags.json && flags.out) console.log(dashboardHint(flags.out));
         return;
       }
-      if (flags.model === undefined) throw new Error("eval: give --model DIR (or --predictions FILE)");
+      if (flags.model === undefined)
+        throw new Error("eval: give --model DIR (or --predictions FILE, or --endpoint URL --model NAME)");
       if ((flags.data === undefined) === (flags.task === undefined)) {
         throw new Error("eval: give exactly one of --data FILE or --task NAME (with --n and --seed)");
       }
@@ -206,6 +218,47 @@ export function registerEval(program: Command): void {
         if (records.length === 0) throw new Error(`eval: ${flags.data} has no rows`);
       }
       if (flags.pool !== undefined) pool = await readCoTRecords(flags.pool, format);
+
+      if (flags.endpoint !== undefined) {
+        const key = process.env[flags.apiKeyEnv];
+        const concurrency = parseIntFlag("--concurrency", flags.concurrency, 1);
+        const client = new OpenAIClient({
+          baseUrl: flags.endpoint,
+          model: flags.model,
+          concurrency,
+          ...(key ? { apiKey: key } : {}),
+        });
+        const result = await evaluateEndpoint({
+          client,
+          records,
+          ...(problems ? { problems } : {}),
+          ...(pool ? { pool } : {}),
+          prompting,
+          shots: parseIntFlag("--shots", flags.shots, 0),
+          seed,
+          chat: flags.chat ?? false,
+          samples,
+          ...(temperature !== undefined ? { temperature } : {}),
+          topP,
+          maxNewTokens: parseIntFlag("--max-new-tokens", flags.maxNewTokens, 1),
+          concurrency,
+        });
+        const report = {
+          ...result.report,
+          endpoint: flags.endpoint,
+          ...(flags.data ? { data: flags.data, format } : {}),
+        };
+        const written = flags.out ? await writeEvalOutputs(flags.out, { report, examples: result.examples }) : [];
+        if (flags.json) console.log(JSON.stringify(report));
+        else {
+          console.log(reportTable(result.report));
+          console.log(
+            `eval: ${records.length} problems from ${flags.model} at ${flags.endpoint} in ${result.report.seconds.toFixed(2)} s` +
+              (written.length ? ` -> ${written.join(", ")}` : ""),
+          );
+        }
+        return;
+      }
 
       await initEngine();
       const model = await loadModel(flags.model);

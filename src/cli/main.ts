@@ -17,7 +17,9 @@ import { registerLikelihood } from "./likelihood.ts";
 import { registerLogits } from "./logits.ts";
 import { registerRm } from "./rm.ts";
 import { registerScore } from "./score.ts";
+import { registerServe } from "./serve.ts";
 import { registerSft } from "./sft.ts";
+import { registerTeach } from "./teach.ts";
 import { registerTrainTokenizer } from "./train-tokenizer.ts";
 
 const program = new Command()
@@ -41,6 +43,8 @@ registerSft(program);
 registerDashboard(program);
 registerRm(program);
 registerDpo(program);
+registerServe(program);
+registerTeach(program);
 
 try {
   await program.parseAsync(process.argv);

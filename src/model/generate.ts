@@ -61,6 +61,8 @@ export interface GenerateOptions {
   padTokenId?: number;
   /** false: recompute the full sequence each step instead of using the KV cache (default true). */
   useCache?: boolean;
+  /** Called for each new token of a row, with the row's logits (valid during the call only): to stream, or read top-k log-probs. */
+  onToken?: (t: { row: number; step: number; token: number; logProb: number; logits: Float32Array }) => void;
 }
 
 export type FinishReason = "eos" | "stop" | "length";
@@ -283,7 +285,9 @@ export async function generate(
         const token = sampleToken(row, sampling, rng);
         const r = results[b]!;
         r.tokenIds.push(token);
-        r.logProbs.push(logSoftmaxRow(row)[token]!);
+        const logProb = logSoftmaxRow(row)[token]!;
+        r.logProbs.push(logProb);
+        opts.onToken?.({ row: b, step: i, token, logProb, logits: row });
         columns[b]!.push(token);
         if (eos.has(token)) {
           done[b] = true;
