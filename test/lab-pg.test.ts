@@ -5,27 +5,25 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { before, describe, test } from "node:test";
 import { promisify } from "node:util";
+import { ConfigError } from "../src/config/load.ts";
 import { initEngine } from "../src/engine/device.ts";
 import { grad, jit, np } from "../src/engine/jax.ts";
 import { disposeTree, readFloat32, readScalar } from "../src/engine/memory.ts";
 import { Rng } from "../src/engine/rng.ts";
+import { ActorCriticConfigError, trainMlpActorCritic } from "../src/lab/a2c.ts";
 import { CartPole } from "../src/lab/cartpole.ts";
 import { valueIteration } from "../src/lab/dp.ts";
+import { evaluateMlpPolicy, initMlpActorCritic, orthogonalInit } from "../src/lab/mlp-policy.ts";
+import { clippedSurrogateLoss, PpoConfigError, parsePpoConfig, ppo, ratioDiagnostics } from "../src/lab/ppo.ts";
 import {
   actorCritic,
-  batchAdvantages,
-  evaluateMlpPolicy,
-  initMlpActorCritic,
-  orthogonalInit,
-  type PolicyForward,
   reinforce,
   softmaxPolicy,
-  trainMlpActorCritic,
-  VecRunner,
+  TabularPgConfigError,
   zeroSoftmaxParams,
-} from "../src/lab/pg.ts";
-import { clippedSurrogateLoss, parsePpoConfig, ppo, ratioDiagnostics } from "../src/lab/ppo.ts";
+} from "../src/lab/tabular-pg.ts";
 import { ChainWalk, exactObjective, exactValues } from "../src/lab/variance.ts";
+import { batchAdvantages, type PolicyForward, VecRunner } from "../src/lab/vec-rollout.ts";
 import { gae } from "../src/rl/advantages.ts";
 import { assertClose } from "./helpers.ts";
 
@@ -147,6 +145,17 @@ describe("tabular REINFORCE and actor-critic on an 8-state slippery chain (exact
       `without: ${without}`,
     );
   });
+
+  test("config: a misspelt or out-of-range key is an error naming it, not a silent default", () => {
+    const bad = (config: object) => () => reinforce(env, { baseline: true, ...config } as { baseline: boolean });
+    assert.throws(bad({ learningRate: 0.5 }), (e: Error) => {
+      assert.ok(e instanceof TabularPgConfigError && e instanceof ConfigError, e.name);
+      assert.match(e.message, /learningRate: unknown key \(check the spelling; see src\/lab\/tabular-pg\.ts\)/);
+      return true;
+    });
+    assert.throws(bad({ episodesPerUpdate: 0 }), /episodesPerUpdate: Too small/);
+    assert.throws(() => actorCritic(env, { advantage: "q" as "td" }), /advantage: Invalid option/);
+  });
 });
 
 describe("PPO's clipped surrogate loss", () => {
@@ -186,17 +195,24 @@ describe("PPO's clipped surrogate loss", () => {
     assert.ok(kl > 0);
   });
 
-  test("config: defaults are CleanRL's, and a minibatch count that does not divide the batch is rejected with a fix", () => {
+  test("config: defaults are CleanRL's but lr, and a minibatch count that does not divide the batch is rejected with a fix", () => {
     const cfg = parsePpoConfig();
     assert.deepEqual(
-      [cfg.clipEps, cfg.lam, cfg.gamma, cfg.numEnvs, cfg.numSteps, cfg.updateEpochs],
-      [0.2, 0.95, 0.99, 4, 128, 4],
+      [cfg.clipEps, cfg.lam, cfg.gamma, cfg.numEnvs, cfg.numSteps, cfg.updateEpochs, cfg.numMinibatches],
+      [0.2, 0.95, 0.99, 4, 128, 4, 4],
     );
+    assert.equal(cfg.lr, 2.5e-3, "10× CleanRL's 2.5e-4 for a 20× smaller budget (see ppo.ts)");
     assert.throws(
       () => parsePpoConfig({ numEnvs: 3, numSteps: 10, numMinibatches: 4 }),
       /numMinibatches: numMinibatches=4 must divide the batch numEnvs·numSteps = 3·10 = 30; try 3/,
     );
-    assert.throws(() => parsePpoConfig({ clipEps: -1 }), /clipEps/);
+    assert.throws(() => parsePpoConfig({ clipEps: -1 }), /clipEps: Too small/);
+    // Strict: a typo is an error (it used to be dropped silently, leaving clipEps at 0.2).
+    assert.throws(
+      () => parsePpoConfig({ clipEpsilon: 0.1 }),
+      (e: Error) =>
+        e instanceof PpoConfigError && e instanceof ConfigError && /clipEpsilon: unknown key/.test(e.message),
+    );
   });
 });
 
@@ -282,7 +298,7 @@ describe("learning cart-pole with jax-js (short, seeded)", () => {
     const init = initMlpActorCritic({ obsSize: 4, numActions: 2, hidden: 64 }, 0);
     const beforeEval = await evaluateMlpPolicy(init, makeEnv, evalOpts);
     disposeTree(init);
-    const { params, log } = await ppo(makeEnv, { iterations: 8, lr: 2.5e-3, seed: 0 });
+    const { params, log } = await ppo(makeEnv, { iterations: 8, seed: 0 }); // lr: the default, 2.5e-3
     const afterEval = await evaluateMlpPolicy(params, makeEnv, evalOpts);
     disposeTree(params);
     assert.ok(
@@ -307,7 +323,11 @@ describe("learning cart-pole with jax-js (short, seeded)", () => {
     const init = initMlpActorCritic({ obsSize: 4, numActions: 2, hidden: 64 }, 0);
     const beforeEval = await evaluateMlpPolicy(init, makeEnv, evalOpts);
     disposeTree(init);
-    const { params } = await trainMlpActorCritic(makeEnv, { iterations: 30, lr: 3e-3, seed: 0 });
+    await assert.rejects(
+      trainMlpActorCritic(makeEnv, { numEnv: 4 } as object),
+      (e: Error) => e instanceof ActorCriticConfigError && /numEnv: unknown key/.test(e.message),
+    );
+    const { params } = await trainMlpActorCritic(makeEnv, { iterations: 30, seed: 0 }); // lr: the default, 3e-3
     const afterEval = await evaluateMlpPolicy(params, makeEnv, evalOpts);
     disposeTree(params);
     assert.ok(

@@ -5,8 +5,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { promisify } from "node:util";
+import { ConfigError } from "../src/config/load.ts";
 import { evaluatePolicy } from "../src/lab/dp.ts";
-import { softmaxPolicy } from "../src/lab/pg.ts";
+import { softmaxPolicy } from "../src/lab/tabular-pg.ts";
 import {
   ChainWalk,
   discountedVisitation,
@@ -15,6 +16,7 @@ import {
   exactPolicyGradient,
   exactValues,
   runVarianceExperiment,
+  VarianceConfigError,
   varianceSummary,
 } from "../src/lab/variance.ts";
 import { assertClose } from "./helpers.ts";
@@ -114,6 +116,19 @@ describe("variance experiment: the baseline lowers variance, the means agree (se
     const again = varianceSummary(runVarianceExperiment({ seed: 0, runs: 400, episodes: 10 }));
     assert.deepEqual(again.var_with, summary.var_with);
     assert.deepEqual(again.mean_without, summary.mean_without);
+  });
+
+  test("config: strict, every key checked (a typo is an error naming it, not a silent default)", () => {
+    assert.throws(
+      () => runVarianceExperiment({ runz: 10 } as object),
+      (e: Error) => e instanceof VarianceConfigError && e instanceof ConfigError && /runz: unknown key/.test(e.message),
+    );
+    assert.throws(() => runVarianceExperiment({ env: { slipp: 0.2 } } as object), /env\.slipp: unknown key/);
+    assert.throws(() => runVarianceExperiment({ gamma: 1 }), /gamma: Too big/);
+    assert.throws(
+      () => new ChainWalk({ numStates: 1 }),
+      /ChainWalk: invalid chain-walk options:\n {2}numStates: Too small/,
+    );
   });
 });
 

@@ -27,34 +27,36 @@
  * The MDP is a slippery chain walk (`ChainWalk`): with a step cost every return carries a
  * large state-dependent offset that the baseline removes, which is the effect the seed
  * describes. Departure: the estimator keeps γ^t so that it is unbiased for the discounted
- * objective; most deep-RL code drops it (see pg.ts).
+ * objective; most deep-RL code drops it (see a2c.ts).
  */
+import { z } from "zod";
+import { nonNegInt, posInt } from "../config/blocks.ts";
+import { ConfigError, parseConfig } from "../config/load.ts";
 import { Rng } from "../engine/rng.ts";
 import { policyMatrices, qFromV, solveLinear, solvePolicy } from "./dp.ts";
 import type { TabularEnv, TabularPolicy, Transition } from "./env.ts";
-import {
-  addScore,
-  type Episode,
-  runEpisode,
-  type SoftmaxParams,
-  sampleCategorical,
-  softmaxPolicy,
-  softmaxRow,
-} from "./pg.ts";
+import { type Episode, runEpisode, sampleCategorical } from "./episodes.ts";
+import { addScore, type SoftmaxParams, softmaxPolicy, softmaxRow } from "./tabular-pg.ts";
+
+export class VarianceConfigError extends ConfigError {
+  override name = "VarianceConfigError";
+}
 
 // ---------------------------------------------------------------------------
 // The MDP.
 
-export interface ChainWalkOptions {
+export const ChainWalkOptionsSchema = z.strictObject({
   /** Number of states; the last one is the terminal goal. */
-  numStates?: number;
-  /** Probability that the move goes the other way. */
-  slip?: number;
+  numStates: z.number().int().min(2).default(5),
+  /** Probability that the move goes the other way (below ½, so that "right" still heads for the goal). */
+  slip: z.number().min(0).lt(0.5).default(0.1),
   /** Reward on every step (a cost when negative). */
-  stepReward?: number;
+  stepReward: z.number().default(-1),
   /** Reward added on the step that reaches the goal. */
-  goalReward?: number;
-}
+  goalReward: z.number().default(0),
+});
+
+export type ChainWalkOptions = z.infer<typeof ChainWalkOptionsSchema>;
 
 /**
  * States 0 … n−1 on a line; the agent starts at 0 and the episode ends at n−1.
@@ -70,16 +72,17 @@ export class ChainWalk implements TabularEnv {
   readonly goalReward: number;
   #s = 0;
 
-  constructor(opts: ChainWalkOptions = {}) {
-    this.numStates = opts.numStates ?? 5;
-    this.slip = opts.slip ?? 0.1;
-    this.stepReward = opts.stepReward ?? -1;
-    this.goalReward = opts.goalReward ?? 0;
-    if (!(Number.isInteger(this.numStates) && this.numStates >= 2)) {
-      throw new RangeError(`ChainWalk: numStates must be an integer >= 2, got ${this.numStates}`);
-    }
-    if (!(this.slip >= 0 && this.slip < 0.5))
-      throw new RangeError(`ChainWalk: slip must be in [0, 0.5), got ${this.slip}`);
+  constructor(options: z.input<typeof ChainWalkOptionsSchema> = {}) {
+    const opts = parseConfig(ChainWalkOptionsSchema, options, {
+      where: "ChainWalk",
+      what: "chain-walk options",
+      docs: "src/lab/variance.ts",
+      errorClass: VarianceConfigError,
+    });
+    this.numStates = opts.numStates;
+    this.slip = opts.slip;
+    this.stepReward = opts.stepReward;
+    this.goalReward = opts.goalReward;
     this.name = `chain-${this.numStates}`;
   }
 
@@ -246,29 +249,35 @@ export function fitMonteCarloBaseline(
 // ---------------------------------------------------------------------------
 // The experiment.
 
-export interface VarianceConfig {
-  /** Independent gradient estimates per estimator (N). */
-  runs: number;
-  /** Episodes per estimate (M). */
-  episodes: number;
-  gamma: number;
-  seed: number;
+/** The experiment's settings; the defaults are what `stepwise lab variance` runs. */
+export const VarianceConfigSchema = z.strictObject({
+  /** Independent gradient estimates per estimator (N); ≥ 2 for a sample variance. */
+  runs: z.number().int().min(2).default(400),
+  /** Episodes per estimate (M); ≥ 2. */
+  episodes: z.number().int().min(2).default(10),
+  /** Discount γ, below 1 so that V^π and d^π are finite. */
+  gamma: z.number().min(0).lt(1).default(0.95),
+  seed: nonNegInt.default(0),
   /** The fixed policy: logits [0, rightBias] in every state (π(right) = σ(rightBias)). */
-  rightBias: number;
+  rightBias: z.number().default(0.5),
   /** Safety cut-off; an episode reaching it makes the run fail (the estimators assume termination). */
-  maxSteps: number;
-  env: ChainWalkOptions;
-}
+  maxSteps: posInt.default(10_000),
+  /** The chain walk. */
+  env: ChainWalkOptionsSchema.prefault({}),
+});
 
-export const VARIANCE_DEFAULTS: VarianceConfig = {
-  runs: 400,
-  episodes: 10,
-  gamma: 0.95,
-  seed: 0,
-  rightBias: 0.5,
-  maxSteps: 10_000,
-  env: {},
-};
+export type VarianceConfig = z.infer<typeof VarianceConfigSchema>;
+export type VarianceInput = z.input<typeof VarianceConfigSchema>;
+
+/** Validate the experiment's settings and fill in defaults, or throw a VarianceConfigError naming the key paths. */
+export function parseVarianceConfig(input: unknown = {}, where = "config"): VarianceConfig {
+  return parseConfig(VarianceConfigSchema, input, {
+    where,
+    what: "variance config",
+    docs: "src/lab/variance.ts",
+    errorClass: VarianceConfigError,
+  });
+}
 
 export interface EstimatorStats {
   /** Per parameter, over the N estimates. [P] */
@@ -297,14 +306,8 @@ export interface VarianceResult {
 }
 
 /** Run the experiment; estimators share episodes (common random numbers) within a run. */
-export function runVarianceExperiment(config: Partial<VarianceConfig> = {}): VarianceResult {
-  const cfg: VarianceConfig = { ...VARIANCE_DEFAULTS, ...config, env: { ...VARIANCE_DEFAULTS.env, ...config.env } };
-  for (const k of ["runs", "episodes"] as const) {
-    if (!(Number.isInteger(cfg[k]) && cfg[k] >= 2))
-      throw new RangeError(`runVarianceExperiment: ${k} must be an integer >= 2, got ${cfg[k]}`);
-  }
-  if (!(cfg.gamma >= 0 && cfg.gamma < 1))
-    throw new RangeError(`runVarianceExperiment: gamma must be in [0, 1), got ${cfg.gamma}`);
+export function runVarianceExperiment(config: VarianceInput = {}): VarianceResult {
+  const cfg = parseVarianceConfig(config);
   const env = new ChainWalk(cfg.env);
   const A = env.numActions;
   const theta: SoftmaxParams = { numStates: env.numStates, numActions: A, logits: new Float64Array(env.numStates * A) };
