@@ -14,6 +14,7 @@ import { registerInitModel } from "./init-model.ts";
 import { registerLab } from "./lab.ts";
 import { registerLikelihood } from "./likelihood.ts";
 import { registerLogits } from "./logits.ts";
+import { registerRl } from "./rl.ts";
 import { registerScore } from "./score.ts";
 import { registerSft } from "./sft.ts";
 import { registerTrainTokenizer } from "./train-tokenizer.ts";
@@ -37,6 +38,7 @@ registerScore(program);
 registerData(program);
 registerSft(program);
 registerDashboard(program);
+registerRl(program);
 
 try {
   await program.parseAsync(process.argv);

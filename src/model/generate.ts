@@ -61,6 +61,12 @@ export interface GenerateOptions {
   padTokenId?: number;
   /** false: recompute the full sequence each step instead of using the KV cache (default true). */
   useCache?: boolean;
+  /**
+   * Left-pad the prompts to at least this many columns (default: the longest prompt). A fixed
+   * value gives every call of the same batch size the same shapes, so the compiled steps and
+   * their buffers are reused (RL rollouts need this to keep memory flat).
+   */
+  promptColumns?: number;
 }
 
 export type FinishReason = "eos" | "stop" | "length";
@@ -216,7 +222,7 @@ export async function generate(
   if (B === 0) return [];
 
   const lens = promptIds.map((p) => p.length);
-  const L = Math.max(...lens); // prompt columns after left padding
+  const L = Math.max(...lens, opts.promptColumns ?? 0); // prompt columns after left padding
   const padOf = lens.map((n) => L - n);
   const total = L + maxNew; // columns once every token is generated
   // Slots beyond the prompt are marked real up front; causality hides those not yet written.
