@@ -15,6 +15,7 @@ import { registerInitModel } from "./init-model.ts";
 import { registerLab } from "./lab.ts";
 import { registerLikelihood } from "./likelihood.ts";
 import { registerLogits } from "./logits.ts";
+import { registerRl } from "./rl.ts";
 import { registerRm } from "./rm.ts";
 import { registerScore } from "./score.ts";
 import { registerServe } from "./serve.ts";
@@ -45,6 +46,7 @@ registerRm(program);
 registerDpo(program);
 registerServe(program);
 registerTeach(program);
+registerRl(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -63,6 +63,12 @@ export interface GenerateOptions {
   useCache?: boolean;
   /** Called for each new token of a row, with the row's logits (valid during the call only): to stream, or read top-k log-probs. */
   onToken?: (t: { row: number; step: number; token: number; logProb: number; logits: Float32Array }) => void;
+  /**
+   * Left-pad the prompts to at least this many columns (default: the longest prompt). A fixed
+   * value gives every call of the same batch size the same shapes, so the compiled steps and
+   * their buffers are reused (RL rollouts need this to keep memory flat).
+   */
+  promptColumns?: number;
 }
 
 export type FinishReason = "eos" | "stop" | "length";
@@ -219,7 +225,7 @@ export async function generate(
   if (B === 0) return [];
 
   const lens = promptIds.map((p) => p.length);
-  const L = Math.max(...lens); // prompt columns after left padding
+  const L = Math.max(...lens, opts.promptColumns ?? 0); // prompt columns after left padding
   const padOf = lens.map((n) => L - n);
   const total = L + maxNew; // columns once every token is generated
   // Slots beyond the prompt are marked real up front; causality hides those not yet written.

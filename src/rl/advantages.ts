@@ -275,3 +275,139 @@ export const ADVANTAGE_ESTIMATORS: { [K in AdvantageKind]: (rollout: Rollout, cf
   },
   gae: (r, { gamma, lam }) => gae(r, gamma, lam),
 };
+
+// ---------------------------------------------------------------------------
+// Outcome advantages for language-model RL: one scalar reward per completion, completions of
+// the same prompt side by side (the "group"). rewards[i·G + j] is completion j of prompt i.
+// Each estimator returns one advantage per completion; the policy loss broadcasts it over the
+// completion's tokens (every token of a completion shares its sequence's advantage).
+
+/** The group estimators (see `GROUP_ADVANTAGES`); "gae" needs a value head and lives above. */
+export type GroupAdvantageKind = "grpo" | "dr_grpo" | "rloo" | "reinforce_pp";
+
+/** How GRPO divides the centred rewards: by the group's std, the batch's std, or not at all (Dr. GRPO). */
+export type RewardScaling = "group" | "batch" | "none";
+
+export interface GroupAdvantageOptions {
+  /** Completions per prompt G (≥ 2 for every estimator with a group baseline). */
+  groupSize: number;
+  /** grpo only: divide by the group std (DeepSeekMath), the batch std (TRL scale_rewards="batch"), or none. */
+  scaling: RewardScaling;
+  /** ε in (r − mean) / (std + ε). */
+  eps: number;
+  /** reinforce_pp only: subtract the group mean before the batch whitening (verl's reinforce_plus_plus_baseline). */
+  groupBaseline: boolean;
+}
+
+/** mean and std (ddof 0 by default; GRPO passes ddof 1) of xs[from, to). */
+function meanStd(xs: ArrayLike<number>, from: number, to: number, ddof = 0): { mean: number; std: number } {
+  const n = to - from;
+  let mean = 0;
+  for (let i = from; i < to; i++) mean += xs[i]!;
+  mean /= n;
+  let v = 0;
+  for (let i = from; i < to; i++) v += (xs[i]! - mean) ** 2;
+  return { mean, std: n - ddof > 0 ? Math.sqrt(v / (n - ddof)) : 0 };
+}
+
+function checkGroups(where: string, rewards: ArrayLike<number>, G: number, minG: number): number {
+  if (!Number.isInteger(G) || G < minG)
+    throw new AdvantageError(`${where}: groupSize must be an integer >= ${minG}, got ${G}`);
+  if (rewards.length % G !== 0) {
+    throw new AdvantageError(`${where}: ${rewards.length} rewards do not split into groups of ${G}`);
+  }
+  for (let i = 0; i < rewards.length; i++) {
+    if (!Number.isFinite(rewards[i]!))
+      throw new AdvantageError(`${where}: reward ${i} is ${rewards[i]}, expected a finite number`);
+  }
+  return rewards.length / G;
+}
+
+/**
+ * GRPO (Shao et al. 2024, DeepSeekMath §4.1.2, outcome supervision):
+ *
+ *   Â_{i,j} = (r_{i,j} − mean_j r_{i,·}) / (std_j r_{i,·} + ε)          scaling "group"
+ *   Â_{i,j} = (r_{i,j} − mean_j r_{i,·}) / (std r_{·,·} + ε)            scaling "batch" (TRL, "batch")
+ *   Â_{i,j} =  r_{i,j} − mean_j r_{i,·}                                 scaling "none" (Dr. GRPO, Liu et al. 2025 §3.1)
+ *
+ * std is the sample std (ddof 1, torch.std's default, as TRL and verl use); a group of one has
+ * std 0. Departure from DeepSeekMath, which does not say which std.
+ */
+export function grpoAdvantages(rewards: ArrayLike<number>, opts: GroupAdvantageOptions): Float64Array {
+  const G = opts.groupSize;
+  const groups = checkGroups("grpoAdvantages", rewards, G, 1);
+  const out = new Float64Array(rewards.length);
+  const batch = meanStd(rewards, 0, rewards.length, 1);
+  for (let g = 0; g < groups; g++) {
+    const { mean, std } = meanStd(rewards, g * G, (g + 1) * G, 1);
+    const scale = opts.scaling === "group" ? std + opts.eps : opts.scaling === "batch" ? batch.std + opts.eps : 1;
+    for (let j = g * G; j < (g + 1) * G; j++) out[j] = (rewards[j]! - mean) / scale;
+  }
+  return out;
+}
+
+/**
+ * RLOO (Ahmadian et al. 2024, "Back to Basics", eq. 6; Kool et al. 2019): the baseline of each
+ * completion is the mean of the OTHER G − 1 rewards of its group:
+ *
+ *   Â_{i,j} = r_{i,j} − 1/(G−1) Σ_{k≠j} r_{i,k}  =  G/(G−1) · (r_{i,j} − mean_k r_{i,k})
+ */
+export function rlooAdvantages(
+  rewards: ArrayLike<number>,
+  opts: Pick<GroupAdvantageOptions, "groupSize">,
+): Float64Array {
+  const G = opts.groupSize;
+  const groups = checkGroups("rlooAdvantages", rewards, G, 2);
+  const out = new Float64Array(rewards.length);
+  for (let g = 0; g < groups; g++) {
+    let sum = 0;
+    for (let j = g * G; j < (g + 1) * G; j++) sum += rewards[j]!;
+    for (let j = g * G; j < (g + 1) * G; j++) out[j] = rewards[j]! - (sum - rewards[j]!) / (G - 1);
+  }
+  return out;
+}
+
+/**
+ * REINFORCE++ (Hu 2025, "REINFORCE++", §3; verl compute_reinforce_plus_plus_outcome_advantage):
+ * the return of an outcome reward is the reward itself (γ = 1, one reward at the last token),
+ * whitened over the whole batch:
+ *
+ *   Â_{i,j} = (r_{i,j} − mean r) / (std r + ε)                            groupBaseline false
+ *   Â_{i,j} = whiten_batch(r_{i,j} − mean_k r_{i,k})                      groupBaseline true (REINFORCE++-baseline)
+ *
+ * Departure: the paper folds the per-token KL into the return before whitening; here the KL
+ * goes in the loss (policy-loss.ts) or is added to the reward by the trainer before this runs.
+ */
+export function reinforcePpAdvantages(rewards: ArrayLike<number>, opts: GroupAdvantageOptions): Float64Array {
+  const G = opts.groupSize;
+  const groups = checkGroups("reinforcePpAdvantages", rewards, G, 1);
+  const centred = Float64Array.from(rewards);
+  if (opts.groupBaseline) {
+    for (let g = 0; g < groups; g++) {
+      const { mean } = meanStd(rewards, g * G, (g + 1) * G);
+      for (let j = g * G; j < (g + 1) * G; j++) centred[j] = rewards[j]! - mean;
+    }
+  }
+  const { mean, std } = meanStd(centred, 0, centred.length, 1);
+  return centred.map((a) => (a - mean) / (std + opts.eps));
+}
+
+/** The group estimators by name; a new kind does not compile until it is added here. */
+export const GROUP_ADVANTAGES: {
+  [K in GroupAdvantageKind]: (rewards: ArrayLike<number>, opts: GroupAdvantageOptions) => Float64Array;
+} = {
+  grpo: grpoAdvantages,
+  dr_grpo: (r, o) => grpoAdvantages(r, { ...o, scaling: "none" }),
+  rloo: rlooAdvantages,
+  reinforce_pp: reinforcePpAdvantages,
+};
+
+/** The number of groups whose rewards are all equal (std 0): no learning signal (TRL's frac_reward_zero_std · groups). */
+export function zeroStdGroups(rewards: ArrayLike<number>, groupSize: number): boolean[] {
+  const groups = checkGroups("zeroStdGroups", rewards, groupSize, 1);
+  return Array.from({ length: groups }, (_, g) => {
+    for (let j = g * groupSize + 1; j < (g + 1) * groupSize; j++)
+      if (rewards[j] !== rewards[g * groupSize]) return false;
+    return true;
+  });
+}

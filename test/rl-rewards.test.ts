@@ -1,0 +1,79 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import type { CoTRecord } from "../src/data/records.ts";
+import { parseRlConfig } from "../src/rl/config.ts";
+import { parseRewardSpec, RewardError, type RewardInput, rewardStats, scoreRewards } from "../src/rl/rewards.ts";
+
+const record: CoTRecord = { question: "What is 2 + 3?", chain_of_thought: "2 + 3 = 5.", answer: "5" };
+const item = (completion: string, completionTokens = 10): RewardInput => ({
+  record,
+  prompt: "Q: What is 2 + 3?\nA:",
+  completion,
+  finishReason: "eos",
+  completionTokens,
+});
+
+describe("reward specs", () => {
+  test("parse names and weights; a missing weight is 1; errors name the term", () => {
+    assert.deepEqual(parseRewardSpec("correct:1, format:0.1,steps"), [
+      { name: "correct", weight: 1 },
+      { name: "format", weight: 0.1 },
+      { name: "steps", weight: 1 },
+    ]);
+    assert.throws(
+      () => parseRewardSpec("corect:1"),
+      (e: Error) => e instanceof RewardError && /unknown reward "corect"/.test(e.message),
+    );
+    assert.throws(() => parseRewardSpec("correct:x"), /weight of "correct" is "x"/);
+    assert.throws(() => parseRewardSpec("correct,correct"), /appears twice/);
+  });
+  test("correct, format and the weighted total", () => {
+    const batch = [item(" 2 + 3 = 5.\n#### 5"), item(" 2 + 3 = 6.\n#### 6"), item("#### 5\nmore text")];
+    const s = scoreRewards(parseRewardSpec("correct:1,format:0.5"), batch);
+    assert.deepEqual(s.byName.correct, [1, 0, 1]);
+    assert.deepEqual(s.byName.format, [1, 1, 0]);
+    assert.deepEqual(s.totals, [1.5, 0.5, 1]);
+  });
+  test("null means does not apply: left out of the sum and of the stats, not counted as 0", () => {
+    // repetition needs at least n = 3 words: "#### 5" has 2 → null
+    const batch = [item("#### 5"), item("a b a b a b\n#### 5")];
+    const s = scoreRewards(parseRewardSpec("repetition:1,correct:1"), batch);
+    assert.equal(s.byName.repetition![0], null);
+    assert.ok((s.byName.repetition![1] as number) < 0);
+    assert.equal(s.totals[0], 1); // correct only
+    assert.deepEqual(rewardStats([null, 2, 4]), { mean: 3, std: 1 });
+    assert.equal(rewardStats([null, null]), null);
+  });
+  test("overlong: DAPO's soft punishment, 0 → linear → −1", () => {
+    const opts = { maxNewTokens: 100, overlongBuffer: 20, ngram: 3 };
+    const s = scoreRewards(
+      parseRewardSpec("overlong"),
+      [item("x", 80), item("x", 90), item("x", 100), item("x", 101)],
+      opts,
+    );
+    assert.deepEqual(s.byName.overlong, [0, -0.5, -1, -1]);
+  });
+  test("steps: no credit for a chain without steps", () => {
+    const s = scoreRewards(parseRewardSpec("steps"), [item("#### 5")]);
+    assert.deepEqual(s.byName.steps, [null]); // no meta.task: no checker applies
+  });
+});
+
+describe("RL config", () => {
+  const base = {
+    model: "m",
+    data: { train: { files: [{ path: "a.jsonl" }] }, eval: { files: [{ path: "b.jsonl" }] } },
+    batch: { microBatch: 16 },
+    optim: { lr: 1e-5 },
+    steps: 10,
+  };
+  test("defaults fill in; cross-field rules name the key and the fix", () => {
+    const c = parseRlConfig(base);
+    assert.equal(c.rollout.groupSize, 8);
+    assert.equal(c.loss.aggregation, "token-mean");
+    assert.throws(() => parseRlConfig({ ...base, batch: { microBatch: 5 } }), /batch\.microBatch.*64 completions/s);
+    assert.throws(() => parseRlConfig({ ...base, reward: { spec: "nope" } }), /reward\.spec.*unknown reward/s);
+    assert.throws(() => parseRlConfig({ ...base, iterations: 3 }), /steps.*multiple of iterations/s);
+    assert.throws(() => parseRlConfig({ ...base, loss: { klIn: "elsewhere" } }), /loss\.klIn/);
+  });
+});
