@@ -1,20 +1,27 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { before, describe, test } from "node:test";
 import { promisify } from "node:util";
-import { ConfigError } from "../src/config/load.ts";
+import { ConfigError, defaultsOf } from "../src/config/load.ts";
 import { initEngine } from "../src/engine/device.ts";
 import { grad, jit, np } from "../src/engine/jax.ts";
 import { disposeTree, readFloat32, readScalar } from "../src/engine/memory.ts";
 import { Rng } from "../src/engine/rng.ts";
-import { ActorCriticConfigError, trainMlpActorCritic } from "../src/lab/a2c.ts";
+import { ActorCriticConfigError, ActorCriticConfigSchema, trainMlpActorCritic } from "../src/lab/a2c.ts";
 import { CartPole } from "../src/lab/cartpole.ts";
 import { valueIteration } from "../src/lab/dp.ts";
 import { evaluateMlpPolicy, initMlpActorCritic, orthogonalInit } from "../src/lab/mlp-policy.ts";
-import { clippedSurrogateLoss, PpoConfigError, parsePpoConfig, ppo, ratioDiagnostics } from "../src/lab/ppo.ts";
+import {
+  clippedSurrogateLoss,
+  PpoConfigError,
+  PpoConfigSchema,
+  parsePpoConfig,
+  ppo,
+  ratioDiagnostics,
+} from "../src/lab/ppo.ts";
 import {
   actorCritic,
   reinforce,
@@ -339,18 +346,21 @@ describe("learning cart-pole with jax-js (short, seeded)", () => {
 
 describe("stepwise lab ppo / actor-critic (smoke)", () => {
   const run = promisify(execFile);
-  for (const cmd of ["ppo", "actor-critic"]) {
+  const stepwise = (args: string[]) => run(process.execPath, ["bin/stepwise.js", "lab", ...args], { timeout: 120_000 });
+  // The three sources of a setting, one command each: a --config file (ppo), flags and --set (actor-critic).
+  const settings: Record<string, (dir: string) => string[]> = {
+    ppo: (dir) => {
+      const file = join(dir, "ppo.yaml");
+      writeFileSync(file, "iterations: 2\nnumEnvs: 2\nnumSteps: 16\nevalEpisodes: 2\n");
+      return ["--config", file];
+    },
+    "actor-critic": () => ["--iterations", "2", "--num-envs", "2", "--set", "numSteps=16", "--set", "evalEpisodes=2"],
+  };
+  for (const [cmd, args] of Object.entries(settings)) {
     test(`lab ${cmd} trains, writes metrics.jsonl and curve.svg, and ends with a JSON line`, async () => {
       const out = mkdtempSync(join(tmpdir(), `stepwise-${cmd}-`));
       try {
-        const args = ["--iterations", "2", "--num-envs", "2", "--num-steps", "16", "--eval-episodes", "2"];
-        const { stdout } = await run(
-          process.execPath,
-          ["bin/stepwise.js", "lab", cmd, ...args, "--out", out, "--json"],
-          {
-            timeout: 120_000,
-          },
-        );
+        const { stdout } = await stepwise([cmd, ...args(out), "--out", out, "--json"]);
         const lines = stdout.trimEnd().split("\n");
         const summary = JSON.parse(lines[lines.length - 1]!);
         assert.equal(summary.algorithm, cmd);
@@ -370,16 +380,49 @@ describe("stepwise lab ppo / actor-critic (smoke)", () => {
     });
   }
 
-  test("bad options are clear errors", async () => {
+  test("--help shows the schemas' defaults", async () => {
+    const schemas = { ppo: PpoConfigSchema, "actor-critic": ActorCriticConfigSchema };
+    for (const [cmd, schema] of Object.entries(schemas)) {
+      const help = (await stepwise([cmd, "--help"])).stdout.replace(/\s+/g, " "); // commander wraps at 80 columns
+      const d = defaultsOf(schema);
+      for (const [flag, value] of [
+        ["lr", d.lr],
+        ["iterations", d.iterations],
+        ["num-envs", d.numEnvs],
+        ["num-steps", d.numSteps],
+        ["seed", d.seed],
+      ] as const) {
+        assert.match(help, new RegExp(`--${flag} <value> ((?!--).)*\\(default: ${value}\\)`), `${cmd} --${flag}`);
+      }
+      assert.match(help, /--config <file>/);
+      assert.match(help, /--set <key=value>/);
+    }
+  });
+
+  test("bad options are clear errors naming the flag, the key or the file", async () => {
     await assert.rejects(
-      run(process.execPath, ["bin/stepwise.js", "lab", "actor-critic", "--advantage", "q"], { timeout: 60_000 }),
-      /lab actor-critic: --advantage must be one of td, gae, baselined, got "q"/,
+      stepwise(["actor-critic", "--advantage", "q"]),
+      /lab actor-critic: invalid actor-critic config:\n {2}--advantage \(advantage\): Invalid option: expected one of "td"\|"gae"\|"baselined"/,
     );
     await assert.rejects(
-      run(process.execPath, ["bin/stepwise.js", "lab", "ppo", "--num-envs", "3", "--num-steps", "10"], {
-        timeout: 60_000,
-      }),
+      stepwise(["ppo", "--num-envs", "3", "--num-steps", "10"]),
       /numMinibatches=4 must divide the batch/,
     );
+    await assert.rejects(
+      stepwise(["ppo", "--lr", "fast"]),
+      /--lr \(lr\): Invalid input: expected number, received string/,
+    );
+    await assert.rejects(stepwise(["ppo", "--set", "clipEpsilon=0.1"]), /clipEpsilon: unknown key/);
+    const dir = mkdtempSync(join(tmpdir(), "stepwise-ac-config-"));
+    try {
+      const file = join(dir, "a2c.yaml");
+      writeFileSync(file, "iterations: 2\nentropyCoef: 0.1\n");
+      await assert.rejects(
+        stepwise(["actor-critic", "--config", file]),
+        new RegExp(`lab actor-critic --config ${file}: invalid actor-critic config:\n {2}entropyCoef: unknown key`),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

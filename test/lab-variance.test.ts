@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { promisify } from "node:util";
-import { ConfigError } from "../src/config/load.ts";
+import { ConfigError, defaultsOf } from "../src/config/load.ts";
 import { evaluatePolicy } from "../src/lab/dp.ts";
 import { softmaxPolicy } from "../src/lab/tabular-pg.ts";
 import {
@@ -17,6 +17,7 @@ import {
   exactValues,
   runVarianceExperiment,
   VarianceConfigError,
+  VarianceConfigSchema,
   varianceSummary,
 } from "../src/lab/variance.ts";
 import { assertClose } from "./helpers.ts";
@@ -179,10 +180,25 @@ describe("stepwise lab variance", () => {
     }
   });
 
-  test("bad options are clear errors", async () => {
+  test("bad options are clear errors naming the flag or the key; --help shows the schema's defaults", async () => {
+    const variance = (args: string[]) =>
+      run(process.execPath, ["bin/stepwise.js", "lab", "variance", ...args], { timeout: 60_000 });
     await assert.rejects(
-      run(process.execPath, ["bin/stepwise.js", "lab", "variance", "--runs", "1"], { timeout: 60_000 }),
-      /lab variance: --runs must be an integer >= 2, got "1"/,
+      variance(["--runs", "1"]),
+      /lab variance: invalid variance config:\n {2}--runs \(runs\): Too small: expected number to be >=2/,
     );
+    await assert.rejects(variance(["--slip", "0.5"]), /--slip \(env\.slip\): Too big: expected number to be <0\.5/);
+    await assert.rejects(variance(["--set", "env.slipp=0.2"]), /env\.slipp: unknown key/);
+    const help = (await variance(["--help"])).stdout.replace(/\s+/g, " "); // commander wraps at 80 columns
+    const d = defaultsOf(VarianceConfigSchema);
+    for (const [flag, value] of [
+      ["runs", d.runs],
+      ["episodes", d.episodes],
+      ["gamma", d.gamma],
+      ["states", d.env.numStates],
+      ["slip", d.env.slip],
+    ] as const) {
+      assert.match(help, new RegExp(`--${flag} <value> ((?!--).)*\\(default: ${value}\\)`), `--${flag}`);
+    }
   });
 });

@@ -1,48 +1,54 @@
+/**
+ * `stepwise lab ppo` and `stepwise lab actor-critic`: the neural policy-gradient learners
+ * (src/lab/ppo.ts, src/lab/a2c.ts) on cart-pole. Their settings are the trainers' own zod
+ * schemas plus `evalEpisodes`, from `--config FILE`, flags and `--set key=value` (lab-config.ts).
+ */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
+import { posInt } from "../config/blocks.ts";
+import { defaultsOf } from "../config/load.ts";
 import { initEngine } from "../engine/device.ts";
 import { disposeTree } from "../engine/memory.ts";
 import type { Params } from "../engine/params.ts";
-import { type PgLogRow, trainMlpActorCritic } from "../lab/a2c.ts";
+import { ActorCriticConfigError, ActorCriticConfigSchema, type PgLogRow, trainMlpActorCritic } from "../lab/a2c.ts";
 import { CartPole } from "../lab/cartpole.ts";
 import { evaluateMlpPolicy, initMlpActorCritic } from "../lab/mlp-policy.ts";
-import { type PpoLogRow, ppo } from "../lab/ppo.ts";
+import { PpoConfigError, PpoConfigSchema, type PpoLogRow, ppo } from "../lab/ppo.ts";
 import { lineChartSvg } from "../lab/svg.ts";
-import { parseIntFlag } from "./args.ts";
+import { addConfigFlags, type ConfigFlag, type ConfigFlagValues, resolveConfig } from "./lab-config.ts";
 
-interface CommonOptions {
-  seed: string;
-  iterations: string;
-  lr: string;
-  numEnvs: string;
-  numSteps: string;
-  evalEpisodes: string;
+/** Besides the trainer's keys, the command's config holds how many episodes judge the policy. */
+const evalKeys = {
+  /** Episodes of the before/after evaluation (sampled actions, seed + 1000003). */
+  evalEpisodes: posInt.default(20),
+};
+const PpoRunSchema = PpoConfigSchema.extend(evalKeys);
+const ActorCriticRunSchema = ActorCriticConfigSchema.extend(evalKeys);
+
+const COMMON_FLAGS: readonly ConfigFlag[] = [
+  { flag: "seed", key: "seed", help: "random seed" },
+  { flag: "iterations", key: "iterations", help: "collect-then-update iterations" },
+  { flag: "lr", key: "lr", help: "Adam step size" },
+  { flag: "num-envs", key: "numEnvs", help: "environments stepped in lock step" },
+  { flag: "num-steps", key: "numSteps", help: "steps per env per rollout" },
+  { flag: "eval-episodes", key: "evalEpisodes", help: "episodes for the before/after evaluation" },
+];
+const PPO_FLAGS: readonly ConfigFlag[] = [
+  ...COMMON_FLAGS,
+  { flag: "clip-eps", key: "clipEps", help: "clip range ε" },
+  { flag: "epochs", key: "updateEpochs", help: "update epochs per rollout" },
+  { flag: "minibatches", key: "numMinibatches", help: "minibatches per epoch" },
+];
+const ACTOR_CRITIC_FLAGS: readonly ConfigFlag[] = [
+  ...COMMON_FLAGS,
+  { flag: "advantage", key: "advantage", help: "td (one-step), gae, or baselined (Monte-Carlo minus V)" },
+  { flag: "lam", key: "lam", help: "GAE's λ" },
+];
+
+interface OutputFlags {
   out?: string;
   json?: boolean;
-}
-
-const int = (cmd: string, name: string, raw: string, min: number) => parseIntFlag(`lab ${cmd}: --${name}`, raw, min);
-
-function positive(cmd: string, name: string, raw: string): number {
-  const x = Number(raw);
-  if (!(x > 0 && Number.isFinite(x))) throw new Error(`lab ${cmd}: --${name} must be a positive number, got "${raw}"`);
-  return x;
-}
-
-function withCommonOptions(
-  c: Command,
-  defaults: { iterations: string; lr: string; numEnvs: string; numSteps: string },
-) {
-  return c
-    .option("--seed <n>", "random seed", "0")
-    .option("--iterations <n>", "collect-then-update iterations", defaults.iterations)
-    .option("--lr <x>", "Adam step size", defaults.lr)
-    .option("--num-envs <n>", "environments stepped in lock step", defaults.numEnvs)
-    .option("--num-steps <n>", "steps per env per rollout", defaults.numSteps)
-    .option("--eval-episodes <n>", "episodes for the before/after evaluation", "20")
-    .option("--out <dir>", "folder for metrics.jsonl and curve.svg")
-    .option("--json", "print a JSON summary as the last line");
 }
 
 const fmt = (x: number, d = 3) => (Number.isFinite(x) ? x.toFixed(d) : "—");
@@ -50,19 +56,18 @@ const fmt = (x: number, d = 3) => (Number.isFinite(x) ? x.toFixed(d) : "—");
 /** Shared shell: evaluate the initial policy, train, evaluate again, print, write files. */
 async function runCartPole<R extends PgLogRow>(
   cmd: string,
-  opts: CommonOptions,
+  cfg: { seed: number; hidden: number; evalEpisodes: number },
+  flags: OutputFlags,
   train: (onLog: (row: R) => void) => Promise<{ params: Params; log: R[] }>,
-  hidden: number,
   extraColumns: (row: R) => string,
   extraHeader: string,
 ): Promise<void> {
-  const seed = int(cmd, "seed", opts.seed, 0);
-  const evalEpisodes = int(cmd, "eval-episodes", opts.evalEpisodes, 1);
-  const out = opts.out ?? join("runs", "lab", cmd);
+  const { seed } = cfg;
+  const out = flags.out ?? join("runs", "lab", cmd);
   await initEngine();
   const makeEnv = () => new CartPole();
-  const evalOpts = { episodes: evalEpisodes, seed: seed + 1_000_003 };
-  const init = initMlpActorCritic({ obsSize: 4, numActions: 2, hidden }, seed);
+  const evalOpts = { episodes: cfg.evalEpisodes, seed: seed + 1_000_003 };
+  const init = initMlpActorCritic({ obsSize: 4, numActions: 2, hidden: cfg.hidden }, seed);
   const before = await evaluateMlpPolicy(init, makeEnv, evalOpts);
   disposeTree(init);
   console.log(
@@ -96,7 +101,7 @@ async function runCartPole<R extends PgLogRow>(
     }),
   );
   console.log(`wrote ${join(out, "metrics.jsonl")}, curve.svg`);
-  if (opts.json) {
+  if (flags.json) {
     const last = log[log.length - 1];
     console.log(
       JSON.stringify({
@@ -113,73 +118,57 @@ async function runCartPole<R extends PgLogRow>(
   }
 }
 
+function withOutputFlags(c: Command): Command {
+  return c
+    .option("--out <dir>", "folder for metrics.jsonl and curve.svg (default: runs/lab/<command>)")
+    .option("--json", "print a JSON summary as the last line");
+}
+
 /** `stepwise lab ppo` and `stepwise lab actor-critic`: the neural policy-gradient learners on cart-pole. */
 export function registerLabPg(lab: Command): void {
-  withCommonOptions(
-    lab
-      .command("ppo")
-      .description(
-        "PPO (clipped surrogate, GAE) with an MLP actor-critic on cart-pole; logs approx_kl, clipfrac, entropy",
-      ),
-    { iterations: "50", lr: "2.5e-3", numEnvs: "4", numSteps: "128" },
-  )
-    .option("--clip-eps <x>", "clip range ε", "0.2")
-    .option("--epochs <n>", "update epochs per rollout", "4")
-    .option("--minibatches <n>", "minibatches per epoch", "4")
-    .action(async (opts: CommonOptions & { clipEps: string; epochs: string; minibatches: string }) => {
-      const cmd = "ppo";
-      const config = {
-        seed: int(cmd, "seed", opts.seed, 0),
-        iterations: int(cmd, "iterations", opts.iterations, 1),
-        lr: positive(cmd, "lr", opts.lr),
-        numEnvs: int(cmd, "num-envs", opts.numEnvs, 1),
-        numSteps: int(cmd, "num-steps", opts.numSteps, 1),
-        clipEps: positive(cmd, "clip-eps", opts.clipEps),
-        updateEpochs: int(cmd, "epochs", opts.epochs, 1),
-        numMinibatches: int(cmd, "minibatches", opts.minibatches, 1),
-      };
+  const ppoCmd = lab
+    .command("ppo")
+    .description(
+      "PPO (clipped surrogate, GAE) with an MLP actor-critic on cart-pole; logs approx_kl, clipfrac, entropy",
+    );
+  withOutputFlags(addConfigFlags(ppoCmd, PPO_FLAGS, defaultsOf(PpoRunSchema), "src/lab/ppo.ts")).action(
+    async (flags: ConfigFlagValues & OutputFlags) => {
+      const { evalEpisodes, ...config } = await resolveConfig(PpoRunSchema, flags, PPO_FLAGS, {
+        command: "lab ppo",
+        what: "PPO config",
+        docs: "src/lab/ppo.ts",
+        errorClass: PpoConfigError,
+      });
       await runCartPole<PpoLogRow>(
-        cmd,
-        opts,
+        "ppo",
+        { ...config, evalEpisodes },
+        flags,
         (onLog) => ppo(() => new CartPole(), config, onLog),
-        64,
         (r) => ` ${fmt(r.approxKl, 4).padStart(9)} ${fmt(r.clipFrac).padStart(8)}`,
         ` ${"approx_kl".padStart(9)} ${"clipfrac".padStart(8)}`,
       );
-    });
+    },
+  );
 
-  withCommonOptions(
-    lab
-      .command("actor-critic")
-      .description("Advantage actor-critic (A2C) with an MLP on cart-pole; --advantage td|gae"),
-    { iterations: "100", lr: "3e-3", numEnvs: "8", numSteps: "32" },
-  )
-    .option("--advantage <kind>", "td (one-step), gae, or baselined (Monte-Carlo minus V)", "gae")
-    .option("--lam <x>", "GAE's λ", "0.95")
-    .action(async (opts: CommonOptions & { advantage: string; lam: string }) => {
-      const cmd = "actor-critic";
-      const kinds = ["td", "gae", "baselined"] as const;
-      const advantage = kinds.find((k) => k === opts.advantage);
-      if (!advantage)
-        throw new Error(`lab ${cmd}: --advantage must be one of ${kinds.join(", ")}, got "${opts.advantage}"`);
-      const lam = Number(opts.lam);
-      if (!(lam >= 0 && lam <= 1)) throw new Error(`lab ${cmd}: --lam must be in [0, 1], got "${opts.lam}"`);
-      const config = {
-        advantage,
-        lam,
-        seed: int(cmd, "seed", opts.seed, 0),
-        iterations: int(cmd, "iterations", opts.iterations, 1),
-        lr: positive(cmd, "lr", opts.lr),
-        numEnvs: int(cmd, "num-envs", opts.numEnvs, 1),
-        numSteps: int(cmd, "num-steps", opts.numSteps, 1),
-      };
+  const acCmd = lab
+    .command("actor-critic")
+    .description("Advantage actor-critic (A2C) with an MLP on cart-pole; --advantage td|gae|baselined");
+  withOutputFlags(addConfigFlags(acCmd, ACTOR_CRITIC_FLAGS, defaultsOf(ActorCriticRunSchema), "src/lab/a2c.ts")).action(
+    async (flags: ConfigFlagValues & OutputFlags) => {
+      const { evalEpisodes, ...config } = await resolveConfig(ActorCriticRunSchema, flags, ACTOR_CRITIC_FLAGS, {
+        command: "lab actor-critic",
+        what: "actor-critic config",
+        docs: "src/lab/a2c.ts",
+        errorClass: ActorCriticConfigError,
+      });
       await runCartPole<PgLogRow>(
-        cmd,
-        opts,
+        "actor-critic",
+        { ...config, evalEpisodes },
+        flags,
         (onLog) => trainMlpActorCritic(() => new CartPole(), config, onLog),
-        64,
         (r) => ` ${fmt(r.valueLoss, 2).padStart(9)}`,
         ` ${"v_loss".padStart(9)}`,
       );
-    });
+    },
+  );
 }

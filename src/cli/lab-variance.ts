@@ -1,9 +1,17 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
+import { defaultsOf } from "../config/load.ts";
 import { barChartSvg } from "../lab/svg.ts";
-import { ESTIMATOR_KINDS, type EstimatorKind, runVarianceExperiment, varianceSummary } from "../lab/variance.ts";
-import { parseIntFlag } from "./args.ts";
+import {
+  ESTIMATOR_KINDS,
+  type EstimatorKind,
+  runVarianceExperiment,
+  VarianceConfigError,
+  VarianceConfigSchema,
+  varianceSummary,
+} from "../lab/variance.ts";
+import { addConfigFlags, type ConfigFlag, type ConfigFlagValues, resolveConfig } from "./lab-config.ts";
 
 const LABELS: { [K in EstimatorKind]: string } = {
   returns: "G_t",
@@ -12,24 +20,14 @@ const LABELS: { [K in EstimatorKind]: string } = {
   advantage: "A^π(s_t,a_t)",
 };
 
-interface VarianceCliOptions {
-  seed: string;
-  runs: string;
-  episodes: string;
-  gamma: string;
-  states: string;
-  slip: string;
-  out: string;
-  json?: boolean;
-}
-
-const parseIntOption = (name: string, raw: string, min: number) => parseIntFlag(`lab variance: --${name}`, raw, min);
-
-function parseFloatOption(name: string, raw: string, lo: number, hi: number): number {
-  const x = Number(raw);
-  if (!(x >= lo && x < hi)) throw new Error(`lab variance: --${name} must be a number in [${lo}, ${hi}), got "${raw}"`);
-  return x;
-}
+const FLAGS: readonly ConfigFlag[] = [
+  { flag: "seed", key: "seed", help: "random seed" },
+  { flag: "runs", key: "runs", help: "independent gradient estimates per estimator (N)" },
+  { flag: "episodes", key: "episodes", help: "episodes per estimate (M)" },
+  { flag: "gamma", key: "gamma", help: "discount γ" },
+  { flag: "states", key: "env.numStates", help: "chain length (the last state is the goal)" },
+  { flag: "slip", key: "env.slip", help: "probability that a move is reversed" },
+];
 
 /**
  * `stepwise lab variance`: the policy-gradient variance experiment (src/lab/variance.ts).
@@ -38,32 +36,26 @@ function parseFloatOption(name: string, raw: string, lo: number, hi: number): nu
  * Writes variance.svg, means.svg and summary.json into --out.
  */
 export function registerLabVariance(lab: Command): void {
-  lab
+  const cmd = lab
     .command("variance")
-    .description("Measure how a baseline lowers the variance of the policy-gradient estimate (means stay equal)")
-    .option("--seed <n>", "random seed", "0")
-    .option("--runs <n>", "independent gradient estimates per estimator (N)", "400")
-    .option("--episodes <n>", "episodes per estimate (M)", "10")
-    .option("--gamma <x>", "discount γ", "0.95")
-    .option("--states <n>", "chain length (the last state is the goal)", "5")
-    .option("--slip <p>", "probability that a move is reversed", "0.1")
+    .description("Measure how a baseline lowers the variance of the policy-gradient estimate (means stay equal)");
+  addConfigFlags(cmd, FLAGS, defaultsOf(VarianceConfigSchema), "src/lab/variance.ts")
     .option("--out <dir>", "folder for the SVG charts and summary.json", "runs/lab/variance")
     .option("--json", "print a JSON summary as the last line")
-    .action((opts: VarianceCliOptions) => {
-      const config = {
-        seed: parseIntOption("seed", opts.seed, 0),
-        runs: parseIntOption("runs", opts.runs, 2),
-        episodes: parseIntOption("episodes", opts.episodes, 2),
-        gamma: parseFloatOption("gamma", opts.gamma, 0, 1),
-        env: { numStates: parseIntOption("states", opts.states, 2), slip: parseFloatOption("slip", opts.slip, 0, 0.5) },
-      };
+    .action(async (opts: ConfigFlagValues & { out: string; json?: boolean }) => {
+      const config = await resolveConfig(VarianceConfigSchema, opts, FLAGS, {
+        command: "lab variance",
+        what: "variance config",
+        docs: "src/lab/variance.ts",
+        errorClass: VarianceConfigError,
+      });
       const result = runVarianceExperiment(config);
       const summary = varianceSummary(result);
       const cfg = result.config;
       const piRight = 1 / (1 + Math.exp(-cfg.rightBias));
 
       console.log(
-        `policy-gradient variance on a ${cfg.env.numStates ?? 5}-state chain walk (slip ${cfg.env.slip ?? 0.1}, reward −1 per step), ` +
+        `policy-gradient variance on a ${cfg.env.numStates}-state chain walk (slip ${cfg.env.slip}, reward ${String(cfg.env.stepReward).replace("-", "−")} per step), ` +
           `γ = ${cfg.gamma}, fixed policy π(right|s) = ${piRight.toFixed(3)}`,
       );
       console.log(

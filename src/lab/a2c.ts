@@ -34,15 +34,16 @@ export class ActorCriticConfigError extends ConfigError {
 export const ActorCriticConfigSchema = z.strictObject({
   /** "td" (one-step), "gae", or "baselined" (Monte-Carlo within the rollout, bootstrapped at its end). */
   advantage: z.enum(["td", "gae", "baselined"]).default("gae"),
-  /** Rollouts, each followed by one update. 100 × 256 steps takes cart-pole's mean episode length from ~20 to ~200. */
+  /** Rollouts, each followed by one update (the default run: 100 × 256 = 25.6k environment steps). */
   iterations: posInt.default(100),
   /** Environments stepped in lock step (E). */
   numEnvs: posInt.default(8),
   /** Steps per env per rollout (T); the batch is E·T. */
   numSteps: posInt.default(32),
   /**
-   * Adam step size. 3e-3, not the 7e-4 of Stable-Baselines' A2C: one update per 256-step
-   * rollout and a 25.6k-step budget need the larger step (test/lab-pg.test.ts: 30 rollouts, 21 → 81).
+   * Adam step size. 3e-3, not the 7e-4 of Stable-Baselines' A2C: with one update per 256-step
+   * rollout and a 25.6k-step budget the larger step learns more. Measured with the default run
+   * (seed 0, 20 evaluation episodes), mean episode length 24 → 353 at 3e-3, 24 → 100 at 1e-3.
    */
   lr: z.number().positive().default(3e-3),
   /** Discount γ. */

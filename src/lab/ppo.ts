@@ -61,9 +61,9 @@ export const PpoConfigSchema = z
     updateEpochs: posInt.default(4),
     /**
      * Adam step size at the first iteration. 2.5e-3, not CleanRL's 2.5e-4: CleanRL spends
-     * 500k steps on CartPole, the default run here 50 × 512 = 25.6k, and at 2.5e-4 that is too
-     * few updates to learn; at 2.5e-3 the run reaches episode length 500 (and 8 iterations take
-     * the mean length from 22 to 110 in test/lab-pg.test.ts).
+     * 500k steps on CartPole, the default run here 50 × 512 = 25.6k. Measured with the default
+     * run (seed 0, 20 evaluation episodes), mean episode length 24 → 453 at 2.5e-3, 24 → 105 at
+     * 2.5e-4; test/lab-pg.test.ts's 8 iterations at 2.5e-3 take it from 22 to 110.
      */
     lr: z.number().positive().default(2.5e-3),
     /** Anneal the step size linearly to 0 over the run. */
