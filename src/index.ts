@@ -3,6 +3,8 @@
  * loader (tsx, as the `stepwise` binary does) or a bundler.
  */
 
+export * as configBlocks from "./config/blocks.ts";
+export * from "./config/load.ts";
 export * from "./data/adapters.ts";
 export * from "./data/answer/index.ts";
 export * from "./data/conversions.ts";
@@ -37,6 +39,19 @@ export * from "./model/config.ts";
 export * from "./model/generate.ts";
 export * from "./model/model.ts";
 export * from "./rl/advantages.ts";
+export * from "./runs/jsonl.ts";
+export * from "./runs/layout.ts";
+export * from "./runs/lock.ts";
+export * from "./runs/run.ts";
+export * from "./runs/version.ts";
 export * from "./tokenizer/chat.ts";
 export * from "./tokenizer/tokenizer.ts";
 export * from "./tokenizer/train-bpe.ts";
+export * from "./train/checkpoint.ts";
+export * from "./train/config.ts";
+export * from "./train/finetune.ts";
+export * from "./train/loop.ts";
+export * from "./train/nll.ts";
+export * from "./train/session.ts";
+export * from "./train/sft.ts";
+export * from "./train/sft-data.ts";

@@ -55,3 +55,11 @@ test("the README shows the quick start's code, line for line", async () => {
   const code = (await readFile(join(ROOT, "examples", "quickstart.ts"), "utf8")).replace(/^\/\*\*[\s\S]*?\*\/\n/, "");
   assert.ok(readme.includes(code.trim()), "README.md's quick-start block differs from examples/quickstart.ts");
 });
+
+test("the package exports the trainers' pieces (train/, runs/, config/) beside the model and data", async () => {
+  const pkg = await import("stepwise");
+  for (const name of ["runSft", "trainLoop", "makeStepFunctions", "tokenNllObjective", "openRun", "parseConfig"]) {
+    assert.equal(typeof (pkg as Record<string, unknown>)[name], "function", name);
+  }
+  assert.equal(typeof pkg.configBlocks.Optim.parse, "function");
+});

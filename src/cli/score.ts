@@ -1,7 +1,7 @@
 import { writeFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { formatLocation } from "../data/errors.ts";
-import { readJsonl } from "../data/readers.ts";
+import { readJsonlRows } from "../data/readers.ts";
 import { corpusBleu, sentenceBleu } from "../eval/bleu.ts";
 import { rouge } from "../eval/rouge.ts";
 
@@ -34,7 +34,7 @@ export function scorePair(hyp: string, refs: readonly string[]): PairScores {
 /** Read {hyp, ref} JSONL lines; a bad line is an error naming file:line. */
 export async function readPairs(path: string): Promise<{ hyp: string; refs: string[] }[]> {
   const out: { hyp: string; refs: string[] }[] = [];
-  for await (const r of readJsonl(path)) {
+  for await (const r of readJsonlRows(path)) {
     if (!r.ok) throw new Error(`score: ${r.error.message}`);
     const where = formatLocation(r.loc);
     const v = r.value as { hyp?: unknown; ref?: unknown } | null;

@@ -140,7 +140,7 @@ function jsonError(loc: Location, text: string, err: unknown): DataError {
   });
 }
 
-/** All rows of a JSONL file held in memory (pure; see `readJsonl` for streaming). */
+/** All rows of a JSONL file held in memory (pure; see `readJsonlRows` for streaming). */
 export function parseJsonl(bytes: Uint8Array, file: string): ReadResult[] {
   const { lines, rest } = splitAtNewlines(bytes);
   if (rest.length > 0) lines.push(rest);
@@ -153,7 +153,7 @@ export function parseJsonl(bytes: Uint8Array, file: string): ReadResult[] {
 }
 
 /** Stream a JSONL file line by line (1-based line numbers), never holding more than a chunk. */
-export async function* readJsonl(path: string): AsyncGenerator<ReadResult> {
+export async function* readJsonlRows(path: string): AsyncGenerator<ReadResult> {
   let rest: Uint8Array = new Uint8Array(0);
   let line = 0;
   for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
@@ -392,7 +392,7 @@ export async function* readRecords(path: string, opts: ReadOptions = {}): AsyncG
   const format = opts.format ?? detectFormat(path);
   let n = 0;
   if (format === "jsonl") {
-    for await (const r of readJsonl(path)) {
+    for await (const r of readJsonlRows(path)) {
       n++;
       yield r;
     }
