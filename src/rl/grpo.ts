@@ -26,7 +26,9 @@
  *     rollouts of N prompts and keeps zero-signal groups if still short (DAPO samples until full).
  *   - No value head here (PPO's GAE is in advantages.ts for the lab; an LM value head is not built).
  */
+
 import { describeSource, optimizerOf } from "../config/blocks.ts";
+import { dashboardHint } from "../dashboard/hint.ts";
 import type { CoTRecord } from "../data/records.ts";
 import { initEngine } from "../engine/device.ts";
 import { disposeTree, keepTree } from "../engine/memory.ts";
@@ -516,6 +518,7 @@ async function train(
         baseModelNameOrPath: config.model,
       });
       say(`rl: done, ${totalSteps} steps in ${((performance.now() - started) / 1000).toFixed(1)} s -> ${finalDir}`);
+      say(dashboardHint(runDir));
     }
     const first = evals[0];
     const last = evals[evals.length - 1];
