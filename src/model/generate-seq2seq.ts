@@ -23,13 +23,13 @@ import { keepTree, readFloat32 } from "../engine/memory.ts";
 import { Rng } from "../engine/rng.ts";
 import { isSeq2seq, type ModelConfig, type T5Config } from "./config.ts";
 import {
+  addTexts,
   checkGenerateArgs,
+  decodeStep,
   type GeneratedSequence,
   type GenerateOptions,
   GenerationError,
-  logSoftmaxRow,
   type SamplingParams,
-  sampleToken,
 } from "./generate.ts";
 import type { KVCache } from "./layers.ts";
 import { createCache, crossKeyValues, decode, encode, forwardSeq2seq, type Model } from "./model.ts";
@@ -123,7 +123,6 @@ export async function generateSeq2seq(
   const results: GeneratedSequence[] = promptIds.map(() => ({ tokenIds: [], logProbs: [], finishReason: "length" }));
   const done = new Array<boolean>(B).fill(false);
   const rng = new Rng(opts.seed ?? 0);
-  const V = config.vocabSize;
   const encIds = () => int32(enc.ids, [B, enc.width]);
   const encMask = () => int32(enc.mask, [B, enc.width]);
 
@@ -154,28 +153,7 @@ export async function generateSeq2seq(
         }).logits;
       }
       const z = await readFloat32(logits); // awaiting every step bounds queued work
-      for (let b = 0; b < B; b++) {
-        if (done[b]) {
-          columns[b]!.push(pad);
-          continue;
-        }
-        const row = z.subarray(b * V, (b + 1) * V);
-        const token = sampleToken(row, sampling, rng);
-        const r = results[b]!;
-        r.tokenIds.push(token);
-        r.logProbs.push(logSoftmaxRow(row)[token]!);
-        columns[b]!.push(token);
-        if (eos.has(token)) {
-          done[b] = true;
-          r.finishReason = "eos";
-        } else if (stops.length > 0) {
-          const text = opts.tokenizer!.decode(r.tokenIds, { skipSpecialTokens: true });
-          if (stops.some((s) => text.includes(s))) {
-            done[b] = true;
-            r.finishReason = "stop";
-          }
-        }
-      }
+      decodeStep(z, i, { columns, results, done }, { sampling, rng, eos, stops, pad, opts });
       if (done.every(Boolean)) break;
     }
   } finally {
@@ -183,14 +161,7 @@ export async function generateSeq2seq(
     if (cross) for (const a of [...cross.keys, ...cross.values]) a.dispose();
     maskArray?.dispose();
   }
-  if (opts.tokenizer) {
-    for (const r of results) {
-      let text = opts.tokenizer.decode(r.tokenIds, { skipSpecialTokens: true });
-      const cut = Math.min(...stops.map((s) => text.indexOf(s)).filter((at) => at >= 0));
-      if (Number.isFinite(cut)) text = text.slice(0, cut);
-      r.text = text;
-    }
-  }
+  addTexts(results, stops, opts.tokenizer);
   return results;
 }
 

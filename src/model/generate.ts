@@ -243,7 +243,6 @@ export async function generate(
   const results: GeneratedSequence[] = promptIds.map(() => ({ tokenIds: [], logProbs: [], finishReason: "length" }));
   const done = new Array<boolean>(B).fill(false);
   const rng = new Rng(opts.seed ?? 0);
-  const V = config.vocabSize;
 
   let cache: KVCache | null = null;
   let maskArray: JaxArray | null = null;
@@ -282,30 +281,7 @@ export async function generate(
         }).logits; // [B, 1, V]
       }
       const z = await readFloat32(logits); // awaiting every step bounds queued work
-      for (let b = 0; b < B; b++) {
-        if (done[b]) {
-          columns[b]!.push(pad);
-          continue;
-        }
-        const row = z.subarray(b * V, (b + 1) * V);
-        const token = sampleToken(row, sampling, rng);
-        const r = results[b]!;
-        r.tokenIds.push(token);
-        const logProb = logSoftmaxRow(row)[token]!;
-        r.logProbs.push(logProb);
-        opts.onToken?.({ row: b, step: i, token, logProb, logits: row });
-        columns[b]!.push(token);
-        if (eos.has(token)) {
-          done[b] = true;
-          r.finishReason = "eos";
-        } else if (stops.length > 0) {
-          const text = opts.tokenizer!.decode(r.tokenIds, { skipSpecialTokens: true });
-          if (stops.some((s) => text.includes(s))) {
-            done[b] = true;
-            r.finishReason = "stop";
-          }
-        }
-      }
+      decodeStep(z, i, { columns, results, done }, { sampling, rng, eos, stops, pad, opts });
       if (done.every(Boolean)) break;
     }
   } finally {
@@ -314,15 +290,77 @@ export async function generate(
     }
     maskArray?.dispose();
   }
-  if (opts.tokenizer) {
-    for (const r of results) {
-      let text = opts.tokenizer.decode(r.tokenIds, { skipSpecialTokens: true });
-      const cut = Math.min(...stops.map((s) => text.indexOf(s)).filter((at) => at >= 0));
-      if (Number.isFinite(cut)) text = text.slice(0, cut);
-      r.text = text;
+  addTexts(results, stops, opts.tokenizer);
+  return results;
+}
+
+/** The rows of one generate call: token columns (prompt + generated), results, which rows ended. */
+export interface DecodeRows {
+  columns: number[][];
+  results: GeneratedSequence[];
+  done: boolean[];
+}
+
+/**
+ * One decoding step on the host, shared by the decoder-only and the seq2seq loops: from the
+ * last position's logits z [B·V], sample each live row's next token, record it with its
+ * log-prob (and tell `onToken`), and end rows on EOS or once their text holds a stop string.
+ * Rows already ended get `pad`.
+ */
+export function decodeStep(
+  z: Float32Array,
+  step: number,
+  rows: DecodeRows,
+  ctx: {
+    sampling: SamplingParams;
+    rng: Rng;
+    eos: Set<number>;
+    stops: readonly string[];
+    pad: number;
+    opts: GenerateOptions;
+  },
+): void {
+  const { columns, results, done } = rows;
+  const V = z.length / results.length;
+  for (let b = 0; b < results.length; b++) {
+    if (done[b]) {
+      columns[b]!.push(ctx.pad);
+      continue;
+    }
+    const row = z.subarray(b * V, (b + 1) * V);
+    const token = sampleToken(row, ctx.sampling, ctx.rng);
+    const r = results[b]!;
+    r.tokenIds.push(token);
+    const logProb = logSoftmaxRow(row)[token]!;
+    r.logProbs.push(logProb);
+    ctx.opts.onToken?.({ row: b, step, token, logProb, logits: row });
+    columns[b]!.push(token);
+    if (ctx.eos.has(token)) {
+      done[b] = true;
+      r.finishReason = "eos";
+    } else if (ctx.stops.length > 0) {
+      const text = ctx.opts.tokenizer!.decode(r.tokenIds, { skipSpecialTokens: true });
+      if (ctx.stops.some((s) => text.includes(s))) {
+        done[b] = true;
+        r.finishReason = "stop";
+      }
     }
   }
-  return results;
+}
+
+/** With a tokenizer: each result's decoded text (special tokens skipped), cut before the first stop string. */
+export function addTexts(
+  results: GeneratedSequence[],
+  stops: readonly string[],
+  tokenizer: GenerateOptions["tokenizer"],
+): void {
+  if (!tokenizer) return;
+  for (const r of results) {
+    let text = tokenizer.decode(r.tokenIds, { skipSpecialTokens: true });
+    const cut = Math.min(...stops.map((s) => text.indexOf(s)).filter((at) => at >= 0));
+    if (Number.isFinite(cut)) text = text.slice(0, cut);
+    r.text = text;
+  }
 }
 
 export function checkGenerateArgs(
