@@ -14,7 +14,16 @@
 import { type Array, nn, np } from "../engine/jax.ts";
 import type { Params } from "../engine/params.ts";
 import type { Gpt2Config } from "./config.ts";
-import { attention, attentionMask, conv1d, defaultPositions, type KVCache, layerNorm, writeSlots } from "./layers.ts";
+import {
+  attention,
+  attentionMask,
+  conv1d,
+  defaultPositions,
+  type KVCache,
+  layerNorm,
+  weightsOf,
+  writeSlots,
+} from "./layers.ts";
 import type { ForwardOptions, ParamShapes, TrunkResult } from "./types.ts";
 
 /** Every tensor a checkpoint of this config holds, with its shape. */
@@ -67,11 +76,7 @@ export function gpt2Trunk(params: Params, config: Gpt2Config, ids: Array, opts: 
   const { numHeads: N, headDim: H, hiddenSize: C, layerNormEps: eps } = config;
   const cache = opts.cache;
   const S = cache ? cache.keys[0]!.shape[1]! : T;
-  const w = (name: string): Array => {
-    const x = params[name];
-    if (!x) throw new Error(`gpt2Forward: missing parameter "${name}"`);
-    return x.ref;
-  };
+  const w = weightsOf(params, "gpt2Forward");
   const gelu = (x: Array) => nn.gelu(x, { approximate: config.activation === "gelu_new" });
 
   const offset = cache?.offset;

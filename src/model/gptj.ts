@@ -26,6 +26,7 @@ import {
   layerNorm,
   linear,
   ropeTables,
+  weightsOf,
   writeSlots,
 } from "./layers.ts";
 import { applyPartialRotary, rotaryInvFreq } from "./rotary.ts";
@@ -73,11 +74,7 @@ export function gptjTrunk(params: Params, config: GptjConfig, ids: Array, opts: 
   const { numHeads: N, headDim: H, hiddenSize: C, layerNormEps: eps } = config;
   const cache = opts.cache;
   const S = cache ? cache.keys[0]!.shape[1]! : T;
-  const w = (name: string): Array => {
-    const x = params[name];
-    if (!x) throw new Error(`gptjForward: missing parameter "${name}"`);
-    return x.ref;
-  };
+  const w = weightsOf(params, "gptjForward");
 
   const offset = cache?.offset;
   const positions = opts.positions ?? defaultPositions(B, T, offset?.ref); // [B, T]

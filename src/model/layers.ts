@@ -13,7 +13,9 @@
  * dynamic_update_slice; new keys are written into slots [offset, offset + T) with
  * a `where` over a one-hot placement, which is exact (it only selects values).
  */
+
 import { type Array, nn, np } from "../engine/jax.ts";
+import type { Params } from "../engine/params.ts";
 
 /** A large negative logit for masked attention scores: finite, so a fully masked row stays finite (uniform). */
 export const MASKED_SCORE = -1e9;
@@ -164,4 +166,16 @@ export function defaultPositions(B: number, T: number, offset?: Array): Array {
   let pos = np.arange(T, undefined, undefined, { dtype: np.int32 }).reshape([1, T]); // [1, T]
   if (offset) pos = np.add(pos, offset);
   return np.broadcastTo(pos, [B, T]);
+}
+
+/** Reads one named weight, kept alive with `.ref`. */
+export type Weights = (name: string) => Array;
+
+/** A reader of the named weights that keeps them alive (`.ref`), or names the missing one and the caller. */
+export function weightsOf(params: Params, where: string): Weights {
+  return (name) => {
+    const x = params[name];
+    if (!x) throw new Error(`${where}: missing parameter "${name}"`);
+    return x.ref;
+  };
 }

@@ -26,6 +26,7 @@ import {
   linear,
   rmsNorm,
   ropeTables,
+  weightsOf,
   writeSlots,
 } from "./layers.ts";
 import type { ForwardOptions, ParamShapes, TrunkResult } from "./types.ts";
@@ -118,11 +119,7 @@ export function llamaTrunk(params: Params, config: LlamaConfig, ids: Array, opts
       `llamaForward: ${S} key slots exceed the sliding window (${config.slidingWindow}), which stepwise does not implement`,
     );
   }
-  const w = (name: string): Array => {
-    const x = params[name];
-    if (!x) throw new Error(`llamaForward: missing parameter "${name}"`);
-    return x.ref;
-  };
+  const w = weightsOf(params, "llamaForward");
   const maybe = (name: string, present: boolean): Array | undefined => (present ? w(name) : undefined);
 
   const offset = cache?.offset;

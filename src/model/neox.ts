@@ -25,6 +25,7 @@ import {
   layerNorm,
   linear,
   ropeTables,
+  weightsOf,
   writeSlots,
 } from "./layers.ts";
 import { applyPartialRotary, rotaryInvFreq } from "./rotary.ts";
@@ -75,11 +76,7 @@ export function neoxTrunk(params: Params, config: NeoxConfig, ids: Array, opts: 
   const { numHeads: N, headDim: H, hiddenSize: C, layerNormEps: eps } = config;
   const cache = opts.cache;
   const S = cache ? cache.keys[0]!.shape[1]! : T;
-  const w = (name: string): Array => {
-    const x = params[name];
-    if (!x) throw new Error(`neoxForward: missing parameter "${name}"`);
-    return x.ref;
-  };
+  const w = weightsOf(params, "neoxForward");
   const bias = (name: string): Array | undefined => (config.attentionBias ? w(name) : undefined);
 
   const offset = cache?.offset;

@@ -26,7 +26,16 @@ import { keepTree } from "../engine/memory.ts";
 import type { Params } from "../engine/params.ts";
 import { activate } from "./activations.ts";
 import type { T5Config } from "./config.ts";
-import { attentionMask, type KVCache, linear, MASKED_SCORE, rmsNorm, writeSlots } from "./layers.ts";
+import {
+  attentionMask,
+  type KVCache,
+  linear,
+  MASKED_SCORE,
+  rmsNorm,
+  type Weights,
+  weightsOf,
+  writeSlots,
+} from "./layers.ts";
 import { positionBias } from "./t5-buckets.ts";
 import type { CrossKV, DecodeOptions, EncodeOptions, ParamShapes, TrunkResult } from "./types.ts";
 
@@ -106,16 +115,6 @@ function t5Attention(q: Array, k: Array, v: Array, bias: Array | null, visible: 
 /** A [B, S] 0/1 mask of real positions → bool [B, 1, 1, S] (attend), or null for none. */
 function keyMask(mask: Array | undefined, B: number, S: number): Array | null {
   return mask ? np.notEqual(mask, 0).reshape([B, 1, 1, S]) : null;
-}
-
-type Weights = (name: string) => Array;
-
-function weightsOf(params: Params, where: string): Weights {
-  return (name) => {
-    const x = params[name];
-    if (!x) throw new Error(`${where}: missing parameter "${name}"`);
-    return x.ref;
-  };
 }
 
 /** T5LayerFF's DenseReluDense on h [B, T, C] → [B, T, C] (p ends with "DenseReluDense."). */
