@@ -3,6 +3,8 @@ import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
+import { Command } from "commander";
+import { registerGuard } from "../src/cli/guard.ts";
 import { answersMatch } from "../src/data/answer/index.ts";
 import type { CoTRecord } from "../src/data/records.ts";
 import { generateDataset } from "../src/data/tasks/index.ts";
@@ -192,6 +194,50 @@ describe("penalties", () => {
     assert.deepEqual(s({ ...gold, finishReason: "length" }), { correct: [0], substring: [1] });
     assert.deepEqual(s(c(`${gold.completion}\n#### 0`)), { correct: [0], substring: [1] });
     assert.deepEqual(s(c(` #### ${algebra.answer}`)), { correct: [0], substring: [1] });
+  });
+});
+
+describe("stepwise guard test-reward", () => {
+  /** Run the command in this process: console.log lines, the exit code it set, the error main.ts would print. */
+  async function cli(...args: string[]) {
+    const program = new Command().exitOverride().configureOutput({ writeErr: () => {} });
+    registerGuard(program);
+    const lines: string[] = [];
+    const log = console.log;
+    const code = process.exitCode;
+    console.log = (...a: unknown[]) => lines.push(a.join(" "));
+    try {
+      await program.parseAsync(["node", "stepwise", "guard", "test-reward", ...args]);
+      return { lines, exitCode: process.exitCode, error: "" };
+    } catch (err) {
+      return { lines, exitCode: process.exitCode, error: (err as Error).message };
+    } finally {
+      console.log = log;
+      process.exitCode = code;
+    }
+  }
+  test("lists each hole with an example, ends with the JSON report, exits 1 on holes and 0 without", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "guard-cli-"));
+    try {
+      const file = join(dir, "d.jsonl");
+      await writeFile(file, `${records.map((r) => JSON.stringify(r)).join("\n")}\n`);
+      const bad = await cli("--reward", "substring", "--data", file, "--sample", "10", "--json");
+      assert.equal(bad.exitCode, 1);
+      const report = JSON.parse(bad.lines[bad.lines.length - 1]!);
+      assert.ok(report.holes.length > 0 && report.holes.every((h: { example: unknown }) => h.example));
+      assert.ok(bad.lines.some((l) => /^ {4}example: record \d+, gold /.test(l)));
+      const good = await cli("--reward", RECOMMENDED, "--data", file, "--sample", "10", "--ties", "hole", "--json");
+      assert.equal(good.exitCode, undefined);
+      assert.deepEqual(JSON.parse(good.lines[good.lines.length - 1]!).holes, []);
+      assert.match((await cli("--reward", "correct", "--data", file, "--ties", "maybe")).error, /--ties must be/);
+      assert.match((await cli("--reward", "corect", "--data", file)).error, /--reward: unknown reward "corect"/);
+      assert.match(
+        (await cli("--reward", "correct", "--data", file, "--exploits", "nope")).error,
+        /unknown exploit "nope"/,
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
