@@ -9,6 +9,7 @@ import { registerData } from "./data.ts";
 import { registerDemo } from "./demo.ts";
 import { registerDpo } from "./dpo.ts";
 import { registerEval } from "./eval.ts";
+import { registerExperiment } from "./experiment.ts";
 import { registerGenerate } from "./generate.ts";
 import { registerInfo } from "./info.ts";
 import { registerInitModel } from "./init-model.ts";
@@ -47,6 +48,7 @@ registerDpo(program);
 registerServe(program);
 registerTeach(program);
 registerRl(program);
+registerExperiment(program);
 
 try {
   await program.parseAsync(process.argv);
