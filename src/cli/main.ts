@@ -9,6 +9,7 @@ import { registerData } from "./data.ts";
 import { registerDemo } from "./demo.ts";
 import { registerDpo } from "./dpo.ts";
 import { registerEval } from "./eval.ts";
+import { registerExperiment } from "./experiment.ts";
 import { registerGenerate } from "./generate.ts";
 import { registerGuard } from "./guard.ts";
 import { registerInfo } from "./info.ts";
@@ -49,6 +50,7 @@ registerServe(program);
 registerTeach(program);
 registerRl(program);
 registerGuard(program);
+registerExperiment(program);
 
 try {
   await program.parseAsync(process.argv);
