@@ -117,11 +117,11 @@ async function evalPairs(dir: string, kind: RewardKind, pairs: PreferencePair[],
 
 /**
  * First-error localisation on step-labelled chains: a corrupted chain (some label false) is
- * located when the first step the model scores below 0.5 is the first false label. Clean
- * chains count in clean_accuracy (no step below 0.5). Pairwise accuracy pairs each clean chain
+ * located when the first step the model scores below the threshold (default 0.5) is the first false label. Clean
+ * chains count in clean_accuracy (no step below the threshold). Pairwise accuracy pairs each clean chain
  * with the corrupted chains of the same prompt, scored by the minimum step probability.
  */
-async function evalStepRows(dir: string, rows: StepRow[], batch: number) {
+async function evalStepRows(dir: string, rows: StepRow[], batch: number, threshold: number) {
   const scorer = await processScorer(dir, { batch });
   let probs: number[][];
   try {
@@ -142,10 +142,10 @@ async function evalStepRows(dir: string, rows: StepRow[], batch: number) {
   const byPrompt = new Map<string, { clean: number[]; bad: number[] }>();
   rows.forEach((r, i) => {
     const gold = firstError(r.labels);
-    const pred = predictedFirstError(probs[i]!);
+    const pred = predictedFirstError(probs[i]!, threshold);
     r.labels.forEach((l, k) => {
       steps++;
-      stepsRight += probs[i]![k]! >= 0.5 === l ? 1 : 0;
+      stepsRight += probs[i]![k]! >= threshold === l ? 1 : 0;
     });
     const g = byPrompt.get(r.prompt) ?? { clean: [], bad: [] };
     byPrompt.set(r.prompt, g);
@@ -172,6 +172,16 @@ async function evalStepRows(dir: string, rows: StepRow[], batch: number) {
     }
   }
   printTally("first invalid step located, by task / corruption", located);
+  // The same measure at other thresholds, to choose one on validation chains (not on the test set).
+  const sweep: Record<string, number> = {};
+  for (const t of [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]) {
+    let h = 0;
+    rows.forEach((r, i) => {
+      const gold = firstError(r.labels);
+      if (gold !== null && predictedFirstError(probs[i]!, t) === gold) h++;
+    });
+    sweep[t.toFixed(1)] = corrupted > 0 ? h / corrupted : 0;
+  }
   return {
     pairwise_accuracy: pairs > 0 ? pairsRight / pairs : null,
     first_error_accuracy: corrupted > 0 ? hits / corrupted : null,
@@ -182,6 +192,8 @@ async function evalStepRows(dir: string, rows: StepRow[], batch: number) {
     clean_accuracy: clean > 0 ? cleanRight / clean : null,
     step_accuracy: steps > 0 ? stepsRight / steps : null,
     pairs,
+    threshold,
+    first_error_accuracy_by_threshold: sweep,
   };
 }
 
@@ -218,7 +230,15 @@ export function registerRm(program: Command): void {
       "preference pairs {prompt, chosen, rejected} or step-labelled chains {prompt, completions, labels} (.jsonl/.json/.csv/.parquet)",
     )
     .option("--batch <n>", "rows per compiled call", (v: string) => Number.parseInt(v, 10), 16)
-    .action(async (flags: { model: string; data: string; batch: number }) => {
+    .option(
+      "--threshold <p>",
+      "step chains: a step is called invalid when its probability is below p",
+      (v: string) => Number.parseFloat(v),
+      0.5,
+    )
+    .action(async (flags: { model: string; data: string; batch: number; threshold: number }) => {
+      if (!(flags.threshold > 0 && flags.threshold < 1))
+        throw new Error(`rm eval: --threshold must be in (0, 1), got ${flags.threshold}`);
       if (!(Number.isInteger(flags.batch) && flags.batch > 0))
         throw new Error("rm eval: --batch must be a positive integer");
       await initEngine();
@@ -230,7 +250,7 @@ export function registerRm(program: Command): void {
         );
       }
       const summary = steps
-        ? await evalStepRows(flags.model, await readStepRows(flags.data), flags.batch)
+        ? await evalStepRows(flags.model, await readStepRows(flags.data), flags.batch, flags.threshold)
         : await evalPairs(flags.model, kind, await readPreferences(flags.data), flags.batch);
       console.log(JSON.stringify(summary));
     });
