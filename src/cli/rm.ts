@@ -174,7 +174,7 @@ async function evalStepRows(dir: string, rows: StepRow[], batch: number, thresho
   printTally("first invalid step located, by task / corruption", located);
   // The same measure at other thresholds, to choose one on validation chains (not on the test set).
   const sweep: Record<string, number> = {};
-  for (const t of [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]) {
+  for (const t of [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]) {
     let h = 0;
     rows.forEach((r, i) => {
       const gold = firstError(r.labels);
