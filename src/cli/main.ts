@@ -16,6 +16,7 @@ import { registerInitModel } from "./init-model.ts";
 import { registerLab } from "./lab.ts";
 import { registerLikelihood } from "./likelihood.ts";
 import { registerLogits } from "./logits.ts";
+import { registerReward } from "./reward.ts";
 import { registerRl } from "./rl.ts";
 import { registerRm } from "./rm.ts";
 import { registerScore } from "./score.ts";
@@ -49,6 +50,7 @@ registerServe(program);
 registerTeach(program);
 registerRl(program);
 registerGuard(program);
+registerReward(program);
 
 try {
   await program.parseAsync(process.argv);
