@@ -61,21 +61,23 @@ describe("stepwise reward", () => {
       [
         { correct: 1, format: 1, repetition: 0 },
         { correct: 0, format: 1, repetition: 0 },
-        { correct: 1, format: 0, repetition: 0 },
-        { correct: 1, format: 1, repetition: null },
+        // the answer line is not the last line: neither correct nor well-formed (rewards.ts)
+        { correct: 0, format: 0, repetition: 0 },
+        // cut at the budget, and no step before the answer line: no credit
+        { correct: 0, format: 0, repetition: null },
       ],
     );
     assert.deepEqual(
       lines.map((l) => l.reward),
-      [1.5, 0.5, 1, 1.5],
+      [1.5, 0.5, 0, 0],
     );
     const summary = JSON.parse(stdout.trim().split("\n").at(-1)!);
     assert.equal(summary.n, 4);
-    assert.equal(summary.reward.mean, 4.5 / 4);
-    assert.deepEqual(summary.rewards.correct, { weight: 1, mean: 0.75, std: Math.sqrt(0.1875), applied: 4 });
+    assert.equal(summary.reward.mean, 2 / 4);
+    assert.deepEqual(summary.rewards.correct, { weight: 1, mean: 0.25, std: Math.sqrt(0.1875), applied: 4 });
     assert.deepEqual(summary.rewards.repetition, { weight: 1, mean: 0, std: 0, applied: 3 });
     assert.match(stderr, /reward: 4 completions from .*in\.jsonl/);
-    assert.match(stderr, /format\s+0\.5\s+0\.7500/);
+    assert.match(stderr, /format\s+0\.5\s+0\.5000/);
   });
 
   test("overlong reads completion_tokens and refuses rows without a length when no --tokenizer is given", async () => {
