@@ -26,6 +26,7 @@ import { parseArgs } from "node:util";
 import { generateDataset } from "../src/data/tasks/index.ts";
 import { initEngine } from "../src/engine/device.ts";
 import { disposeTree } from "../src/engine/memory.ts";
+import { EXPLOIT_NAMES } from "../src/guard/exploits.ts";
 import { saveModel } from "../src/model/checkpoint.ts";
 import { configFromSizes, toHfConfig } from "../src/model/config.ts";
 import { initParams } from "../src/model/model.ts";
@@ -87,6 +88,8 @@ async function main(): Promise<void> {
         promptColumns: s.promptColumns,
       },
       reward: { spec: "format:1,repetition:1" },
+      // a loop test, not a reward test: the reward's known holes (guard/exploits.ts) are accepted
+      guard: { acceptHoles: [...EXPLOIT_NAMES] },
       batch: { microBatch: s.microBatch },
       optim: { lr: 1e-5 },
       schedule: { kind: "constant" },

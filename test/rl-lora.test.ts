@@ -13,6 +13,7 @@ import { after, before, test } from "node:test";
 import { generateDataset } from "../src/data/tasks/index.ts";
 import { initEngine } from "../src/engine/device.ts";
 import { readSafetensors, toFloat32 } from "../src/engine/safetensors.ts";
+import { EXPLOIT_NAMES } from "../src/guard/exploits.ts";
 import { ADAPTER_CONFIG_NAME, ADAPTER_WEIGHTS_NAME } from "../src/model/adapters/peft.ts";
 import { loadModel } from "../src/model/checkpoint.ts";
 import { parseRlConfig } from "../src/rl/config.ts";
@@ -51,6 +52,8 @@ test("LoRA policy: the reference is the adapter-off base, only the adapter train
     lora: { r: 4, alpha: 8 },
     rollout: { prompts: 2, groupSize: 4, maxNewTokens: 8, promptColumns: 200, temperature: 0.9 },
     reward: { spec: "format:1,repetition:1" },
+    // a loop test, not a reward test: the reward's known holes (guard/exploits.ts) are accepted
+    guard: { acceptHoles: [...EXPLOIT_NAMES] },
     loss: { beta: 0.1 },
     batch: { microBatch: 4 },
     optim: { lr: 5e-2, weightDecay: 0 },
