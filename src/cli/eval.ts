@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { dashboardHint } from "../dashboard/hint.ts";
 import { ADAPTERS, SOURCE_FORMATS, type SourceFormat } from "../data/adapters.ts";
-import { formatLocation } from "../data/errors.ts";
+import { formatLocation, type Location } from "../data/errors.ts";
 import { STEP_BY_STEP_TRIGGER } from "../data/format.ts";
 import { readRecords } from "../data/readers.ts";
 import type { CoTRecord } from "../data/records.ts";
@@ -59,7 +59,7 @@ function checkFormat(format: string): SourceFormat {
 
 /** CoT records of a JSONL/JSON/CSV/Parquet file in `format` (read through the data adapters); errors name file:line. */
 export async function readCoTRecords(path: string, format: SourceFormat = "cot"): Promise<CoTRecord[]> {
-  return (await readRows(path, format, false)).map((r) => r.record);
+  return (await readRecordsWith(path, format)).map((r) => r.record);
 }
 
 /** Records with the `output` a model gave elsewhere (`--predictions`): the record's fields (in `format`) plus `output`. */
@@ -67,16 +67,32 @@ export async function readPredictions(
   path: string,
   format: SourceFormat = "cot",
 ): Promise<{ record: CoTRecord; output: string }[]> {
-  return readRows(path, format, true);
+  return (await readRecordsWith(path, format, { field: "output", what: "the model's output" })).map((r) => ({
+    record: r.record,
+    output: r.text,
+  }));
 }
 
-async function readRows(
+/** One row of `readRecordsWith`: the adapted record, the extra text field, the row as read and where. */
+export interface RecordWithText {
+  record: CoTRecord;
+  text: string;
+  row: unknown;
+  loc: Location;
+}
+
+/**
+ * Every row of `path` as a CoT record (in `format`) plus, with `extra`, the string field
+ * `extra.field` (required; "" without `extra`). Errors name `command:` and file:line.
+ */
+export async function readRecordsWith(
   path: string,
   format: SourceFormat,
-  withOutput: boolean,
-): Promise<{ record: CoTRecord; output: string }[]> {
+  extra?: { field: string; what: string },
+  command = "eval",
+): Promise<RecordWithText[]> {
   const adapter = ADAPTERS[format];
-  const out: { record: CoTRecord; output: string }[] = [];
+  const out: RecordWithText[] = [];
   for await (const r of readRecords(path)) {
     if (!r.ok) throw r.error;
     let record: CoTRecord;
@@ -86,14 +102,16 @@ async function readRows(
       const msg = err instanceof Error ? err.message : String(err);
       const where = formatLocation(r.loc);
       throw new Error(
-        `eval: ${msg.includes(where) ? msg : `${where}: ${msg}`} (expected a ${format} row: ${adapter.description})`,
+        `${command}: ${msg.includes(where) ? msg : `${where}: ${msg}`} (expected a ${format} row: ${adapter.description})`,
       );
     }
-    const output = (r.value as { output?: unknown } | null)?.output;
-    if (withOutput && typeof output !== "string") {
-      throw new Error(`eval: ${formatLocation(r.loc)}: field "output": expected the model's output as a string`);
+    const text = extra ? (r.value as Record<string, unknown> | null)?.[extra.field] : "";
+    if (typeof text !== "string") {
+      throw new Error(
+        `${command}: ${formatLocation(r.loc)}: field "${extra!.field}": expected ${extra!.what} as a string, got ${text === undefined ? "no such field" : typeof text}`,
+      );
     }
-    out.push({ record, output: typeof output === "string" ? output : "" });
+    out.push({ record, text, row: r.value, loc: r.loc });
   }
   return out;
 }

@@ -52,7 +52,14 @@ import { GROUP_ADVANTAGES, zeroStdGroups } from "./advantages.ts";
 import type { RlConfig } from "./config.ts";
 import { policyObjective, type RlMicroBatch } from "./objective.ts";
 import { parseRewardSpec, type RewardFn, type RewardInput, rewardStats, scoreRewards } from "./rewards.ts";
-import { type Completion, packRows, releaseScorers, sampleCompletions, scoreTokens } from "./rollout.ts";
+import {
+  type Completion,
+  type PackedRows,
+  packRows,
+  releaseScorers,
+  sampleCompletions,
+  scoreTokens,
+} from "./rollout.ts";
 
 export interface RlOptions {
   resume?: boolean;
@@ -62,6 +69,16 @@ export interface RlOptions {
   signals?: boolean;
   /** Extra reward functions by name (TRL's callable reward_funcs), weighted into the total. */
   rewardFns?: readonly { name: string; weight: number; fn: RewardFn }[];
+  /** Called once per rollout with the packed rows and both log-probability sets (tests, monitors). */
+  onScored?: (scored: RlScored) => void;
+}
+
+/** One rollout's packed rows with the rollout-time ("old") and reference log-probs, [B·T] each. */
+export interface RlScored {
+  step: number;
+  rows: PackedRows;
+  oldLogProbs: Float32Array;
+  refLogProbs: Float32Array;
 }
 
 export interface RlEvalPoint {
@@ -326,6 +343,7 @@ async function train(
           if (refW !== refHeld) disposeTree(refW);
         }
       }
+      opts.onScored?.({ step, rows, oldLogProbs, refLogProbs });
       const T = rows.seqLen;
       const totals = groups.flatMap((g) => g.totals);
       const sequenceKl = totals.map((_, b) => {
