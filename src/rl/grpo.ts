@@ -39,6 +39,7 @@ import { promptBuilder } from "../eval/prompting.ts";
 import { evaluate } from "../eval/run.ts";
 import { loadModel } from "../model/checkpoint.ts";
 import { releaseCompiled } from "../model/generate.ts";
+import { releaseVerifiers } from "../prefs/verifier.ts";
 import { EVAL_FILE, METRICS_FILE, runDirOf, SAMPLES_FILE } from "../runs/layout.ts";
 import type { OpenMode } from "../runs/run.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
@@ -279,7 +280,7 @@ async function train(
           finishReason: c.finishReason,
           completionTokens: c.tokenIds.length,
         }));
-        const scored = scoreRewards(terms, inputs, rewardOpts);
+        const scored = await scoreRewards(terms, inputs, rewardOpts);
         for (const { name, weight, fn } of opts.rewardFns ?? []) {
           const values = fn(inputs);
           values.forEach((v, i) => {
@@ -542,6 +543,7 @@ async function train(
     fns.dispose();
     releaseCompiled(model.config);
     releaseScorers(model.config);
+    await releaseVerifiers();
   }
   return {
     runDir,
