@@ -8,9 +8,7 @@
  * `greedy_correct`, `verifier_scores` (one per sample; absent for majority), `selected_index`,
  * `selected_answer` and `selected_correct`.
  */
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
-import { DEFAULT_SCORERS, type ScorerCache, type VerifierSpec, verifierScores } from "../prefs/verifier.ts";
+import { DEFAULT_SCORERS, folderKind, type ScorerCache, type VerifierKind, verifierScores } from "../prefs/verifier.ts";
 import { type EvalReport, type EvaluateOptions, evaluate } from "./run.ts";
 import { answerTaskOf, EvalError, type EvalExample } from "./score.ts";
 import { SelectError, type Selection, type SelectionReport, selectionReport } from "./select.ts";
@@ -41,26 +39,17 @@ export interface SelectEvalResult {
   seconds: { greedy: number; sampling: number; scoring: number };
 }
 
-/** weighted:DIR: the kind a reward-model folder declares (config.json stepwise_reward.kind). */
+/** weighted:DIR: the kind the folders declare (config.json stepwise_reward.kind). */
 async function resolveKind(selection: Selection): Promise<Selection> {
   if (selection.kind !== "weighted" || selection.kindGiven) return selection;
-  const kinds = new Set<string>();
-  for (const dir of selection.verifier.dirs) {
-    const path = join(dir, "config.json");
-    let cfg: { stepwise_reward?: { kind?: unknown } };
-    try {
-      cfg = JSON.parse(await readFile(path, "utf8"));
-    } catch (err) {
-      throw new SelectError(`--select weighted:${dir}: cannot read ${path} (${(err as Error).message})`);
-    }
-    kinds.add(cfg.stepwise_reward?.kind === "process" ? "prm" : "rm");
-  }
+  const kinds = new Set<VerifierKind>();
+  for (const dir of selection.verifier.dirs) kinds.add(await folderKind(dir));
   if (kinds.size > 1) {
     throw new SelectError(
       `--select weighted:${selection.verifier.dirs.join("+")}: the ensemble mixes outcome and process models`,
     );
   }
-  const kind = [...kinds][0] as VerifierSpec["kind"];
+  const kind = [...kinds][0]!;
   return { ...selection, verifier: { ...selection.verifier, kind }, kindGiven: true };
 }
 

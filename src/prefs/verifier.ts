@@ -26,11 +26,15 @@
  * Scorers load once per (kind, folder) and are cached (`ScorerCache`); `releaseVerifiers()`
  * frees the default cache's weights and compiled functions.
  *
- * Process scorer interface (the PRM, prefs-prm branch): `processScorer(dir)` with
- * `scoreSteps(prompts, completions) → number[][]`, one probability in [0, 1] per step that the
- * step is valid. Until that lands the `prm` loader is injectable (tests pass a stand-in).
+ * The process scorer (process-model.ts): `processScorer(dir).scoreSteps(prompts, completions)
+ * → number[][]`, one probability p_k ∈ [0, 1] per step that the step is valid. The loaders are
+ * injectable (tests pass stand-ins). A folder's kind (config.json stepwise_reward.kind) must
+ * match the prefix: `rm:` on a process model, or `prm:` on an outcome model, is an error.
  */
-import { type RewardScorer, rewardScorer } from "./reward-model.ts";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { type ProcessScorer as FullProcessScorer, processScorer } from "./process-model.ts";
+import { type RewardScorer, rewardKindOf, rewardScorer } from "./reward-model.ts";
 
 export const VERIFIER_KINDS = ["rm", "prm"] as const;
 export type VerifierKind = (typeof VERIFIER_KINDS)[number];
@@ -53,25 +57,35 @@ export class VerifierError extends Error {
   override name = "VerifierError";
 }
 
-/** The process reward model's scorer (see the header). */
-export interface ProcessScorer {
-  scoreSteps(prompts: readonly string[], completions: readonly string[]): Promise<number[][]>;
-  dispose(): void;
-}
+/** What a verifier needs of the process reward model's scorer (see the header). */
+export type ProcessScorer = Pick<FullProcessScorer, "scoreSteps" | "dispose">;
 
 export interface ScorerLoaders {
   rm(dir: string): Promise<RewardScorer>;
   prm(dir: string): Promise<ProcessScorer>;
 }
 
-/** Where the process scorer will come from once the PRM is merged (see the header). */
-async function noProcessScorer(dir: string): Promise<ProcessScorer> {
-  throw new VerifierError(
-    `prm:${dir}: this build has no process reward model loader yet (prefs processScorer); use rm:DIR or inject one`,
-  );
+/** The kind a reward-model folder declares: "rm" (outcome) or "prm" (process); errors name the file. */
+export async function folderKind(dir: string): Promise<VerifierKind> {
+  const path = join(dir, "config.json");
+  let cfg: Record<string, unknown>;
+  try {
+    cfg = JSON.parse(await readFile(path, "utf8")) as Record<string, unknown>;
+  } catch (err) {
+    throw new VerifierError(`${dir}: cannot read ${path} as a reward-model config (${(err as Error).message})`);
+  }
+  return rewardKindOf(cfg) === "process" ? "prm" : "rm";
 }
 
-export const DEFAULT_LOADERS: ScorerLoaders = { rm: (dir) => rewardScorer(dir), prm: noProcessScorer };
+export const DEFAULT_LOADERS: ScorerLoaders = {
+  async rm(dir) {
+    if ((await folderKind(dir)) === "prm") {
+      throw new VerifierError(`rm:${dir} is a process reward model (stepwise_reward.kind "process"); write prm:${dir}`);
+    }
+    return rewardScorer(dir);
+  },
+  prm: (dir) => processScorer(dir),
+};
 
 const ENSEMBLE_TEXT = /^mean-(\d+(?:\.\d+)?|\.\d+)std$/;
 
