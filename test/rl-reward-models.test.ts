@@ -5,7 +5,7 @@
  * spec scored by a tiny reward model built here (its value equals the scorer's own).
  */
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -241,5 +241,21 @@ describe("rm: on a tiny reward model", () => {
     assert.equal(loads, 1, "the folder loads once and is cached");
     await cache.dispose();
     assert.throws(() => parseRewardSpec(`rm:${rmDir}+${rmDir}`), /names a folder twice/);
+  });
+  test("the default loaders refuse a folder of the other kind, naming it", async () => {
+    const cache = new ScorerCache();
+    await assert.rejects(
+      scoreRewards(parseRewardSpec(`prm:${rmDir}`), [item("x")], undefined, cache),
+      /outcome reward model/,
+    );
+    const processDir = join(dir, "process");
+    await mkdir(processDir, { recursive: true });
+    const cfg = JSON.parse(await readFile(join(rmDir, "config.json"), "utf8"));
+    await writeFile(join(processDir, "config.json"), JSON.stringify({ ...cfg, stepwise_reward: { kind: "process" } }));
+    await assert.rejects(
+      scoreRewards(parseRewardSpec(`rm:${processDir}`), [item("x")], undefined, cache),
+      new RegExp(`rm:${processDir} is a process reward model.*write prm:`),
+    );
+    await cache.dispose();
   });
 });
