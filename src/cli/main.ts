@@ -10,6 +10,7 @@ import { registerDemo } from "./demo.ts";
 import { registerDpo } from "./dpo.ts";
 import { registerEval } from "./eval.ts";
 import { registerGenerate } from "./generate.ts";
+import { registerGuard } from "./guard.ts";
 import { registerInfo } from "./info.ts";
 import { registerInitModel } from "./init-model.ts";
 import { registerLab } from "./lab.ts";
@@ -47,6 +48,7 @@ registerDpo(program);
 registerServe(program);
 registerTeach(program);
 registerRl(program);
+registerGuard(program);
 
 try {
   await program.parseAsync(process.argv);

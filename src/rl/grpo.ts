@@ -37,6 +37,7 @@ import { deriveSeed, Rng } from "../engine/rng.ts";
 import { makeSchedule, type Schedule } from "../engine/schedules.ts";
 import { promptBuilder } from "../eval/prompting.ts";
 import { evaluate } from "../eval/run.ts";
+import { checkRewardBeforeTraining } from "../guard/preflight.ts";
 import { loadModel } from "../model/checkpoint.ts";
 import { releaseCompiled } from "../model/generate.ts";
 import { releaseVerifiers } from "../prefs/verifier.ts";
@@ -107,6 +108,8 @@ export async function runRl(config: RlConfig, opts: RlOptions = {}): Promise<RlR
   const stream = opts.stream ?? process.stderr;
   const say = (line: string) => stream.write(`${line}\n`);
   const mode: OpenMode = opts.resume ? "resume" : opts.overwrite ? "overwrite" : "new";
+  // Test the reward against the exploit battery first: a reward with holes never starts a run.
+  await checkRewardBeforeTraining(config, opts.rewardFns ?? [], say);
   const session = await openSession({
     dir: runDir,
     kind: "rl",
