@@ -40,6 +40,7 @@ import { evaluate } from "../eval/run.ts";
 import { checkRewardBeforeTraining } from "../guard/preflight.ts";
 import { loadModel } from "../model/checkpoint.ts";
 import { releaseCompiled } from "../model/generate.ts";
+import { releaseVerifiers } from "../prefs/verifier.ts";
 import { EVAL_FILE, METRICS_FILE, runDirOf, SAMPLES_FILE } from "../runs/layout.ts";
 import type { OpenMode } from "../runs/run.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
@@ -299,7 +300,7 @@ async function train(
           finishReason: c.finishReason,
           completionTokens: c.tokenIds.length,
         }));
-        const scored = scoreRewards(terms, inputs, rewardOpts);
+        const scored = await scoreRewards(terms, inputs, rewardOpts);
         for (const { name, weight, fn } of opts.rewardFns ?? []) {
           const values = fn(inputs);
           values.forEach((v, i) => {
@@ -563,6 +564,7 @@ async function train(
     fns.dispose();
     releaseCompiled(model.config);
     releaseScorers(model.config);
+    await releaseVerifiers();
   }
   return {
     runDir,
