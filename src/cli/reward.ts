@@ -123,7 +123,7 @@ export function registerReward(program: Command): void {
       const build = promptBuilder({ kind: "zero-cot", shots: 0 });
       const needTokens = terms.some((t) => t.name === "overlong");
       const inputs = rows.map((r) => inputOf(r, (q) => build(q).prompt, count, needTokens));
-      const scored = scoreRewards(terms, inputs, opts);
+      const scored = await scoreRewards(terms, inputs, opts);
       await writeJsonlAtomic(
         flags.out,
         rows.map((r, i) => ({
