@@ -10,6 +10,7 @@ import { registerDemo } from "./demo.ts";
 import { registerDpo } from "./dpo.ts";
 import { registerEval } from "./eval.ts";
 import { registerExperiment } from "./experiment.ts";
+import { registerExperimentDistill } from "./experiment-distill.ts";
 import { registerGenerate } from "./generate.ts";
 import { registerGuard } from "./guard.ts";
 import { registerInfo } from "./info.ts";
@@ -51,7 +52,7 @@ registerServe(program);
 registerTeach(program);
 registerRl(program);
 registerGuard(program);
-registerExperiment(program);
+registerExperimentDistill(registerExperiment(program));
 registerReward(program);
 
 try {
