@@ -136,8 +136,9 @@ async function prepareData(out: string, s: DistillSettings, log: (l: string) => 
       );
     return kept;
   };
+  // seed + 3: not the stream the demo's training problems came from (seed), so few are excluded
   const gold = take(
-    generateDataset({ ...gen, n: 4 * s.questions, seed: s.seed, split: "train" }),
+    generateDataset({ ...gen, n: 4 * s.questions + excluded.size, seed: s.seed + 3, split: "train" }),
     s.questions,
     "training",
     excluded,
@@ -155,7 +156,7 @@ async function prepareData(out: string, s: DistillSettings, log: (l: string) => 
     new Set(test.map(problemKey)),
   );
   log(
-    `distill [1/5] data: ${gold.length} ${s.task} questions (${excluded.size} teacher-training problems left out), ` +
+    `distill [1/5] data: ${gold.length} ${s.task} questions (none of the ${excluded.size} problems of ${s.exclude.join(", ") || "no file"}), ` +
       `${test.length} test and ${validation.length} validation problems`,
   );
   await mkdir(join(out, "data"), { recursive: true });
