@@ -48,7 +48,7 @@ test("the table states accuracies, both intervals and the kept rates", () => {
     bootstrap: { resamples: 2000, seed: 0, level: 0.95 },
   };
   const t = distillTable(summary);
-  assert.match(t, /\| distilled \(kept teacher chains\) \| 40 \| 30 of 50 \| \*\*60\.0%\*\* \|/);
+  assert.match(t, /\| distilled \(kept teacher chains\) \| 40 \| 30 of 50 \| \*\*60\.0%\*\* \|$/m);
   assert.match(t, /distilled − direct: \+20\.0 points \(95% paired bootstrap \+4\.0 to \+36\.0\)/);
   assert.match(t, /distilled \/ gold: 96\.8%/);
   assert.match(t, /50\.0% of questions without rationalisation \(round 1\), 75\.0% with it/);

@@ -258,6 +258,7 @@ export interface StudentResult {
   correct: number;
   n: number;
   trainRecords: number;
+  /** Held-out outputs whose chain the step checker accepts (eval's steps.valid; an answer with no steps counts as valid there). */
   stepValidity: number;
 }
 
@@ -439,15 +440,15 @@ export function distillTable(r: DistillSummary): string {
   };
   const rows = STUDENTS.map((st) => {
     const x = r.results[st];
-    return `| ${label[st]} | ${x.trainRecords} | ${x.correct} of ${x.n} | **${pct(x.accuracy)}** | ${pct(x.stepValidity)} |`;
+    return `| ${label[st]} | ${x.trainRecords} | ${x.correct} of ${x.n} | **${pct(x.accuracy)}** |`;
   });
   const d = r.distilledMinusDirect;
   const g = r.distilledMinusNinetyPercentGold;
   return [
     `${r.task}, ${r.heldout} ${r.evalSet} problems, greedy`,
     "",
-    "| student | training records | correct | accuracy | valid chains |",
-    "| --- | ---: | ---: | ---: | ---: |",
+    "| student | training records | correct | accuracy |",
+    "| --- | ---: | ---: | ---: |",
     ...rows,
     "",
     `distilled − direct: ${pts(d.diff)} points (95% paired bootstrap ${pts(d.lo)} to ${pts(d.hi)})`,
