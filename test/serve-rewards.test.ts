@@ -9,16 +9,20 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { after, before, describe, test } from "node:test";
+import { generateDataset } from "../src/data/tasks/index.ts";
 import { parseRewardSpec, scoreRewards } from "../src/rl/rewards.ts";
 import type { RunningServer } from "../src/serve/http.ts";
 import { type RewardReply, responseOf, startRewardServer } from "../src/serve/rewards-server.ts";
 import { ErrorBodySchema } from "../src/teacher/protocol.ts";
 
-const QUESTION = "Solve for x: 3(x - 4) = 12";
+// a generated problem as its record: main's rewards credit reasoning through the task's checker,
+// which reads the problem from the record's meta (structured, canonical)
+const RECORD = generateDataset({ tasks: ["algebra"], n: 1, seed: 0, split: "train" })[0]!;
+const QUESTION = RECORD.question;
 const PROMPT = `<|im_start|>user\n${QUESTION}<|im_end|>\n<|im_start|>assistant\n`;
-const RIGHT = "Divide both sides by 3: x - 4 = 4.\nAdd 4 to both sides: x = 8.\n#### 8";
-const BAD_STEP = "Divide both sides by 3: 12 / 3 = 5.\nAdd 4 to both sides: 4 + 4 = 8.\n#### 8";
-const WRONG = "Divide both sides by 3: x - 4 = 4.\nAdd 4 to both sides: x = 9.\n#### 9";
+const RIGHT = `${RECORD.chain_of_thought}\n#### ${RECORD.answer}`;
+const BAD_STEP = `${RECORD.chain_of_thought.replace(/= (-?\d+)\./, (_m, n) => `= ${Number(n) + 1}.`)}\n#### ${RECORD.answer}`;
+const WRONG = `${RECORD.chain_of_thought}\n#### ${Number(RECORD.answer) + 1}`;
 
 let server: RunningServer;
 
@@ -61,7 +65,7 @@ describe("serve-rewards", () => {
 
   test("OpenRLHF's exact request: one rollout, prompt + response with special tokens", async () => {
     // what SingleTurnAgentExecutor posts: one query per request, the label column as a string
-    const body = `{"query": [${JSON.stringify(`${PROMPT}${RIGHT}<|im_end|>`)}], "prompts": [${JSON.stringify(PROMPT)}], "labels": ["8"]}`;
+    const body = `{"query": [${JSON.stringify(`${PROMPT}${RIGHT}<|im_end|>`)}], "prompts": [${JSON.stringify(PROMPT)}], "labels": [${JSON.stringify(JSON.stringify(RECORD))}]}`;
     const r = await json<RewardReply>(await post(body));
     // correct 1 + format 0.1 × 1 + steps 0.5 × (the share of valid steps)
     assert.deepEqual(Object.keys(r).sort(), ["extra_logs", "rewards", "scores"]);
@@ -73,32 +77,34 @@ describe("serve-rewards", () => {
   });
 
   test("a batch: the registry's values for each response, record labels carry their task", async () => {
-    const label = { answer: "8", question: QUESTION, meta: { task: "algebra" } };
+    const label = RECORD;
     const completions = [RIGHT, BAD_STEP, WRONG, "I think it is 8."];
     const r = await json<RewardReply>(
       await post({
         query: completions.map((c) => PROMPT + c),
         prompts: completions.map(() => PROMPT),
-        labels: [label, JSON.stringify(label), label, "8"],
+        labels: [label, JSON.stringify(label), label, RECORD.answer],
       }),
     );
-    assert.deepEqual(r.scores, [1, 1, 0, 0]);
+    assert.deepEqual(r.scores, [1, 0, 0, 0]); // correct credits only a valid chain
     // the same batch scored in process by the registry (src/rl/rewards.ts)
-    const record = { question: QUESTION, chain_of_thought: "", answer: "8", meta: { task: "algebra" } };
+    const record = { ...RECORD, chain_of_thought: "" };
     const want = scoreRewards(
       parseRewardSpec("correct:1,format:0.1,steps:0.5"),
       completions.map((completion, i) => ({
-        record: i === 3 ? { ...record, question: PROMPT } : record,
+        record:
+          i === 3
+            ? { question: PROMPT, chain_of_thought: "", answer: RECORD.answer, meta: { task: "algebra" } }
+            : record,
         prompt: PROMPT,
         completion,
-        finishReason: "length" as const,
+        finishReason: "stop" as const,
         completionTokens: completion.split(/\s+/).length,
       })),
     );
     assert.deepEqual(r.rewards, want.totals);
     assert.ok(r.rewards[1]! < r.rewards[0]!, "a chain with a false step is rewarded less");
-    assert.ok(r.rewards[2]! < r.rewards[1]!, "a wrong answer is rewarded less still");
-    assert.equal(r.extra_logs["rewards/correct/mean"], 0.5);
+    assert.equal(r.extra_logs["rewards/correct/mean"], 0.25);
     assert.equal(r.extra_logs["rewards/format/mean"], 0.75);
   });
 
@@ -159,7 +165,7 @@ test("the CLI binds loopback by default and answers OpenRLHF's request", async (
       await fetch(`${url}/get_reward`, {
         method: "POST",
         headers: { "content-type": "application/json" },
-        body: JSON.stringify({ query: [`Q: 2+2\nA: #### 4</s>`], prompts: ["Q: 2+2\nA:"], labels: ["4"] }),
+        body: JSON.stringify({ query: ["Q: 2+2\nA: 2 + 2 = 4.\n#### 4</s>"], prompts: ["Q: 2+2\nA:"], labels: ["4"] }),
       }),
     );
     assert.deepEqual(r, { rewards: [1], scores: [1], extra_logs: { "rewards/correct/mean": 1 } });

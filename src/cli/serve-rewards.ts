@@ -17,6 +17,7 @@ interface ServeRewardsFlags {
   ngram: string;
   maxBodyBytes: string;
   maxItems: string;
+  requireEndToken?: boolean;
 }
 
 /**
@@ -44,6 +45,10 @@ export function registerServeRewards(program: Command): void {
     .option("--ngram <n>", "repetition: n-gram size", String(DEFAULT_REWARD_OPTIONS.ngram))
     .option("--max-body-bytes <n>", "largest request body", String(8 * 1024 * 1024))
     .option("--max-items <n>", "queries per request at most", "4096")
+    .option(
+      "--require-end-token",
+      "a response without a trailing end token was cut at the budget (OpenRLHF keeps special tokens); default: finished",
+    )
     .action(async (flags: ServeRewardsFlags) => {
       const terms = parseRewardSpec(flags.reward, "--reward");
       if (flags.task !== undefined && !isTaskName(flags.task))
@@ -65,6 +70,7 @@ export function registerServeRewards(program: Command): void {
         port: parseIntFlag("--port", flags.port, 0, 65535),
         maxBodyBytes: parseIntFlag("--max-body-bytes", flags.maxBodyBytes, 1024),
         maxItems: parseIntFlag("--max-items", flags.maxItems, 1),
+        requireEndToken: flags.requireEndToken ?? false,
       });
       console.error(
         `stepwise serve-rewards: ${terms.map((t) => `${t.name}:${t.weight}`).join(",")} at ${server.url}/get_reward`,

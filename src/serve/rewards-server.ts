@@ -13,7 +13,8 @@
  *   - the response is the query after its prompt (the query's start, else the prompt's last
  *     occurrence in it; without prompts, the whole query); trailing end tokens
  *     (`<|im_end|>`, `</s>`, `<|endoftext|>`, `<|eot_id|>`, …) are cut off, and their
- *     presence is the finish reason ("eos", else "length");
+ *     presence is the finish reason ("eos"; without one "stop", or "length" with
+ *     `requireEndToken`, for OpenRLHF, whose finished responses always carry one);
  *   - a label is the gold answer as a string, or a stepwise record
  *     `{"answer", "question"?, "meta": {"task"}?}` (as an object, or a string holding one as
  *     JSON): the task picks the answer matcher and the step checker (`steps` needs the
@@ -56,6 +57,12 @@ export interface RewardServerOptions {
   maxBodyBytes?: number;
   /** Items per request at most (default 4096). */
   maxItems?: number;
+  /**
+   * A response without a trailing end token was cut at the budget (finish reason "length"):
+   * true for OpenRLHF, which decodes with special tokens; false (default) for callers that
+   * strip them (verl's solution_str, TRL's completions), whose responses are taken as finished.
+   */
+  requireEndToken?: boolean;
 }
 
 const Label = z.union([
@@ -153,7 +160,7 @@ export function scoreRequest(body: unknown, o: RewardServerOptions): RewardReply
       record: recordOf(label, prompt ?? "", o.task),
       prompt: prompt ?? "",
       completion,
-      finishReason: ended ? "eos" : "length",
+      finishReason: ended ? "eos" : o.requireEndToken ? "length" : "stop",
       completionTokens: count(completion),
     };
   });
