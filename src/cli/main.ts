@@ -10,6 +10,7 @@ import { registerDemo } from "./demo.ts";
 import { registerDpo } from "./dpo.ts";
 import { registerEval } from "./eval.ts";
 import { registerExperiment } from "./experiment.ts";
+import { registerExperimentDistill } from "./experiment-distill.ts";
 import { registerGenerate } from "./generate.ts";
 import { registerGuard } from "./guard.ts";
 import { registerInfo } from "./info.ts";
@@ -22,6 +23,7 @@ import { registerRl } from "./rl.ts";
 import { registerRm } from "./rm.ts";
 import { registerScore } from "./score.ts";
 import { registerServe } from "./serve.ts";
+import { registerServeRewards } from "./serve-rewards.ts";
 import { registerSft } from "./sft.ts";
 import { registerTeach } from "./teach.ts";
 import { registerTrainTokenizer } from "./train-tokenizer.ts";
@@ -48,10 +50,11 @@ registerDashboard(program);
 registerRm(program);
 registerDpo(program);
 registerServe(program);
+registerServeRewards(program);
 registerTeach(program);
 registerRl(program);
 registerGuard(program);
-registerExperiment(program);
+registerExperimentDistill(registerExperiment(program));
 registerReward(program);
 
 try {

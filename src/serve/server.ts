@@ -17,11 +17,13 @@
  * `data: [DONE]`; an error after the stream has started is sent as a `data: {"error": …}`
  * event before [DONE] (as vLLM does), since the status line is already gone.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { sseEvent } from "../teacher/sse.ts";
 import type { LocalEngine } from "./engine.ts";
 import { asServeError, ServeError } from "./errors.ts";
+import { listen, pathOf, type RunningServer, readJsonBody, sendError, sendJson } from "./http.ts";
+
+export type { RunningServer } from "./http.ts";
 
 export interface ServerOptions {
   /** Default 127.0.0.1. */
@@ -32,68 +34,6 @@ export interface ServerOptions {
   maxBodyBytes?: number;
   /** Generation requests waiting or running at most (default 256). */
   maxPending?: number;
-}
-
-export interface RunningServer {
-  /** e.g. http://127.0.0.1:8000/v1 */
-  url: string;
-  host: string;
-  port: number;
-  server: Server;
-  close(): Promise<void>;
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    "content-type": "application/json",
-    "content-length": String(Buffer.byteLength(text)),
-    ...headers,
-  });
-  res.end(text);
-}
-
-function sendError(res: ServerResponse, err: ServeError, headers: Record<string, string> = {}): void {
-  if (res.destroyed) return;
-  if (res.headersSent) {
-    res.end();
-    return;
-  }
-  sendJson(res, err.status, err.body(), headers);
-}
-
-/** The request body as JSON, or a 413/400 ServeError. */
-function readJsonBody(req: IncomingMessage, maxBytes: number): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers["content-length"] ?? NaN);
-    if (declared > maxBytes) {
-      reject(new ServeError(413, `request body of ${declared} bytes exceeds the limit of ${maxBytes} bytes`));
-      req.resume();
-      return;
-    }
-    const parts: Buffer[] = [];
-    let size = 0;
-    req.on("data", (c: Buffer) => {
-      size += c.length;
-      if (size > maxBytes) {
-        reject(new ServeError(413, `request body exceeds the limit of ${maxBytes} bytes`));
-        req.removeAllListeners("data");
-        req.resume();
-        return;
-      }
-      parts.push(c);
-    });
-    req.on("end", () => {
-      if (size > maxBytes) return;
-      const text = Buffer.concat(parts).toString("utf8");
-      try {
-        resolve(JSON.parse(text));
-      } catch (e) {
-        reject(new ServeError(400, `the request body is not valid JSON: ${(e as Error).message}`));
-      }
-    });
-    req.on("error", (e) => reject(new ServeError(400, `reading the request failed: ${e.message}`)));
-  });
 }
 
 type Endpoint = "chat" | "completions";
@@ -169,7 +109,7 @@ export async function startServer(engine: LocalEngine, opts: ServerOptions = {})
 
   const server = createServer((req, res) => {
     res.on("error", () => {}); // a client that hangs up mid-stream is not our error
-    const path = (req.url ?? "/").split("?")[0]!.replace(/\/+$/, "");
+    const path = pathOf(req);
     const route = async () => {
       if (req.method === "GET" && (path === "/v1/models" || path === "/models"))
         return sendJson(res, 200, engine.models());
@@ -190,24 +130,5 @@ export async function startServer(engine: LocalEngine, opts: ServerOptions = {})
     });
   });
   server.requestTimeout = 0; // generations can be long; clients set their own timeouts
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(opts.port ?? 8000, host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
-  const shownHost = host.includes(":") ? `[${host}]` : host;
-  return {
-    url: `http://${shownHost}:${port}/v1`,
-    host,
-    port,
-    server,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return listen(server, host, opts.port ?? 8000, "/v1");
 }
