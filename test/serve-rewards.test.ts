@@ -89,7 +89,7 @@ describe("serve-rewards", () => {
     assert.deepEqual(r.scores, [1, 0, 0, 0]); // correct credits only a valid chain
     // the same batch scored in process by the registry (src/rl/rewards.ts)
     const record = { ...RECORD, chain_of_thought: "" };
-    const want = scoreRewards(
+    const want = await scoreRewards(
       parseRewardSpec("correct:1,format:0.1,steps:0.5"),
       completions.map((completion, i) => ({
         record:

@@ -127,8 +127,8 @@ export function recordOf(label: z.infer<typeof Label>, prompt: string, task: Tas
 
 const NEEDS_LABELS = new Set(["correct", "correct_flexible", "steps"]);
 
-/** Score one /get_reward body (a pure function of it and the options). */
-export function scoreRequest(body: unknown, o: RewardServerOptions): RewardReply {
+/** Score one /get_reward body (a function of it and the options; async, as reward-model terms run on the device). */
+export async function scoreRequest(body: unknown, o: RewardServerOptions): Promise<RewardReply> {
   const parsed = Request.safeParse(body);
   if (!parsed.success) throw fromZod(parsed.error, "get_reward");
   const { query, prompts, labels } = parsed.data;
@@ -164,7 +164,7 @@ export function scoreRequest(body: unknown, o: RewardServerOptions): RewardReply
       completionTokens: count(completion),
     };
   });
-  const { totals, byName } = scoreRewards(o.terms, batch, o.rewardOptions ?? DEFAULT_REWARD_OPTIONS);
+  const { totals, byName } = await scoreRewards(o.terms, batch, o.rewardOptions ?? DEFAULT_REWARD_OPTIONS);
   const correctness = byName.correct ?? byName.correct_flexible;
   const extra: Record<string, number> = {};
   for (const [name, values] of Object.entries(byName)) {
@@ -187,7 +187,7 @@ export async function startRewardServer(o: RewardServerOptions): Promise<Running
       if (req.method === "GET" && path === "/health") return sendJson(res, 200, { status: "ok" });
       if (path === "/get_reward") {
         if (req.method !== "POST") throw new ServeError(405, `${req.method} ${path}: use POST`);
-        return sendJson(res, 200, scoreRequest(await readJsonBody(req, maxBodyBytes), o));
+        return sendJson(res, 200, await scoreRequest(await readJsonBody(req, maxBodyBytes), o));
       }
       throw new ServeError(404, `no route ${req.method} ${path}; this server has POST /get_reward and GET /health`);
     };
