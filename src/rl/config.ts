@@ -24,6 +24,7 @@ import {
   Schedule,
 } from "../config/blocks.ts";
 import { ConfigError, loadConfigFile, parseConfig } from "../config/load.ts";
+import { GuardConfigSchema } from "../guard/guard.ts";
 import { GROUP_ADVANTAGES, type GroupAdvantageKind } from "./advantages.ts";
 import { KL_ESTIMATORS } from "./kl.ts";
 import { AGGREGATIONS, POLICY_LOSS_KINDS } from "./policy-loss.ts";
@@ -137,6 +138,8 @@ export const RlConfigSchema = z
     samplesPerStep: nonNegInt.default(4),
     /** Train a LoRA adapter; the reference is then the base with the adapter off (no second copy). */
     lora: Lora.optional(),
+    /** Live reward-hacking monitors and their actions (src/guard/guard.ts). */
+    guard: GuardConfigSchema.prefault({}),
   })
   .superRefine((c, ctx) => {
     const rows = c.rollout.prompts * c.rollout.groupSize;

@@ -37,6 +37,8 @@ import { deriveSeed, Rng } from "../engine/rng.ts";
 import { makeSchedule, type Schedule } from "../engine/schedules.ts";
 import { promptBuilder } from "../eval/prompting.ts";
 import { evaluate } from "../eval/run.ts";
+import { type GuardDecision, makeGuard, replayGuard } from "../guard/guard.ts";
+import { completionStats } from "../guard/stats.ts";
 import { loadModel } from "../model/checkpoint.ts";
 import { releaseCompiled } from "../model/generate.ts";
 import { EVAL_FILE, METRICS_FILE, runDirOf, SAMPLES_FILE } from "../runs/layout.ts";
@@ -78,6 +80,8 @@ export interface RlResult {
   evals: RlEvalPoint[];
   rewards: number[];
   seconds: number;
+  /** Set when a monitor's action (stop or rollback) ended the run (src/guard/). */
+  guard?: GuardDecision;
 }
 
 /** A prompt ready to roll out: its record, text and token ids. */
@@ -210,6 +214,8 @@ async function train(
     } else say(`rl: --resume: no intact checkpoint in ${runDir}; starting from step 0`);
   }
   let current: Params = keepTree(trainable); // the policy the next rollout samples from
+  const guard = makeGuard(config.guard, { maxNewTokens: ro.maxNewTokens }, session.run);
+  if (startStep > 0) await replayGuard(guard, runDir); // the monitors' state at the checkpoint
   await session.run.writeConfig({
     ...config,
     derived: { trainPrompts: items.length, evalProblems: evalRecords.length },
@@ -380,6 +386,17 @@ async function train(
         frac_reward_zero_std_kept: zeroStdGroups(totals, G).filter(Boolean).length / N,
         prompts_sampled: sampled,
         seconds_rollout: (performance.now() - t0) / 1000,
+        ...completionStats(
+          groups.flatMap((g) =>
+            g.completions.map((c) => ({
+              record: g.item.record,
+              prompt: g.item.text,
+              completion: c.text,
+              finishReason: c.finishReason,
+              completionTokens: c.tokenIds.length,
+            })),
+          ),
+        ),
       };
       let written = 0;
       for (const g of groups) {
@@ -443,6 +460,7 @@ async function train(
     };
     evals.push(point);
     await session.run.append(EVAL_FILE, { ...point, seconds: (performance.now() - t0) / 1000 });
+    await guard.observe({ kind: "eval", step, accuracy: point.accuracy });
     progress.log(`eval step ${step}: greedy accuracy ${(100 * point.accuracy).toFixed(1)}% of ${point.n}`);
   };
   const checkpoint = (step: number, params: Params, st: typeof state) =>
@@ -469,7 +487,7 @@ async function train(
     totalSteps,
     schedule,
     batchesFor,
-    shouldStop: session.shouldStop,
+    shouldStop: () => session.shouldStop() || guard.shouldStop(),
     onMetrics: async (m: StepMetrics) => {
       const tokens = Math.max(m.aux.tokens ?? 0, 1);
       const secondsRollout = pendingMetrics.seconds_rollout ?? 0;
@@ -487,6 +505,7 @@ async function train(
       };
       const f = (k: string, d: number) => (row[k] ?? 0).toFixed(d);
       rewards.push(row.reward ?? 0);
+      Object.assign(row, await guard.observe({ kind: "step", step: m.step, row }));
       await session.run.append(METRICS_FILE, row);
       progress.update(
         m.step,
@@ -511,7 +530,10 @@ async function train(
       if (session.savedStep !== result.step && result.step % mu === 0) {
         await checkpoint(result.step, result.trainable, result.state);
       }
-      say(`rl: stopped at step ${result.step}/${totalSteps}, checkpoint saved. Resume with: ${resumeCommand()}`);
+      const why = guard.decision
+        ? ` by the guard (${guard.decision.alert.monitor}: ${guard.decision.alert.message})`
+        : "";
+      say(`rl: stopped${why} at step ${result.step}/${totalSteps}, checkpoint saved. Resume with: ${resumeCommand()}`);
     } else {
       const finalDir = await exportFinal(runDir, ft, model, result.trainable, {
         tokenizerFrom: config.model,
@@ -551,5 +573,6 @@ async function train(
     evals,
     rewards,
     seconds: (performance.now() - started) / 1000,
+    ...(guard.decision ? { guard: guard.decision } : {}),
   };
 }
