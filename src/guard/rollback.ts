@@ -63,6 +63,49 @@ export function raisedBeta(beta: number, o: { klFactor: number; klMin: number })
   return Math.max(beta * o.klFactor, o.klMin);
 }
 
+/**
+ * Carry out one rollback after a run the guard stopped with action rollback: the config to resume
+ * with (β raised), or null when none is possible (no decision, rollbacks used up, no healthy
+ * checkpoint), with the reason said.
+ */
+export async function rollbackOnce(
+  res: RlResult,
+  cfg: RlConfig,
+  done: number,
+  say: (line: string) => void,
+): Promise<{ config: RlConfig; record: RollbackRecord } | null> {
+  if (res.guard?.action !== "rollback" || res.status.kind !== "stopped") return null;
+  const alert = res.guard.alert;
+  if (done >= cfg.guard.rollback.maxRollbacks) {
+    say(`guard: ${alert.monitor} fired again at step ${alert.step}; ${done} rollbacks used, the run stays stopped`);
+    return null;
+  }
+  const to = healthyStep(await checkpointStepsOf(res.runDir), alert.since);
+  if (to === null) {
+    say(
+      `guard: ${alert.monitor} fired at step ${alert.step} (began at step ${alert.since}) but no checkpoint before step ${alert.since} is kept; ` +
+        "the run stays stopped (set checkpoint.keep: 0 or a smaller checkpoint.every to allow rollback)",
+    );
+    return null;
+  }
+  const betaBefore = cfg.loss.beta;
+  const betaAfter = raisedBeta(betaBefore, cfg.guard.rollback);
+  await rollbackTo(res.runDir, to);
+  const row: AlertRow = {
+    ...alert,
+    step: to,
+    action: "rollback",
+    message: `rolled back from step ${alert.step} to checkpoint step-${to}; β ${betaBefore} → ${betaAfter}. Cause: ${alert.message}`,
+    evidence: { ...alert.evidence, fired_step: alert.step, beta_before: betaBefore, beta_after: betaAfter },
+  };
+  await appendJsonl(join(res.runDir, ALERTS_FILE), row);
+  say(`guard: ${row.message}`);
+  return {
+    config: { ...cfg, loss: { ...cfg.loss, beta: betaAfter } },
+    record: { firedStep: alert.step, toStep: to, monitor: alert.monitor, betaBefore, betaAfter },
+  };
+}
+
 /** `runRl` with the guard's rollbacks carried out (see the header). */
 export async function runGuardedRl(config: RlConfig, opts: RlOptions = {}): Promise<GuardedResult> {
   const stream = opts.stream ?? process.stderr;
@@ -70,34 +113,11 @@ export async function runGuardedRl(config: RlConfig, opts: RlOptions = {}): Prom
   let cfg = config;
   let res = await runRl(cfg, opts);
   const rollbacks: RollbackRecord[] = [];
-  while (res.guard?.action === "rollback" && res.status.kind === "stopped") {
-    const alert = res.guard.alert;
-    if (rollbacks.length >= cfg.guard.rollback.maxRollbacks) {
-      say(`guard: ${alert.monitor} fired again at step ${alert.step}; ${rollbacks.length} rollbacks used, stopping`);
-      break;
-    }
-    const to = healthyStep(await checkpointStepsOf(res.runDir), alert.since);
-    if (to === null) {
-      say(
-        `guard: ${alert.monitor} fired at step ${alert.step} (began at step ${alert.since}) but no checkpoint before step ${alert.since} is kept; ` +
-          "the run stays stopped (set checkpoint.keep: 0 or a smaller checkpoint.every to allow rollback)",
-      );
-      break;
-    }
-    const betaBefore = cfg.loss.beta;
-    const betaAfter = raisedBeta(betaBefore, cfg.guard.rollback);
-    await rollbackTo(res.runDir, to);
-    const row: AlertRow = {
-      ...alert,
-      step: to,
-      action: "rollback",
-      message: `rolled back from step ${alert.step} to checkpoint step-${to}; β ${betaBefore} → ${betaAfter}. Cause: ${alert.message}`,
-      evidence: { ...alert.evidence, fired_step: alert.step, beta_before: betaBefore, beta_after: betaAfter },
-    };
-    await appendJsonl(join(res.runDir, ALERTS_FILE), row);
-    say(`guard: ${row.message}`);
-    rollbacks.push({ firedStep: alert.step, toStep: to, monitor: alert.monitor, betaBefore, betaAfter });
-    cfg = { ...cfg, loss: { ...cfg.loss, beta: betaAfter } };
+  for (;;) {
+    const next = await rollbackOnce(res, cfg, rollbacks.length, say);
+    if (next === null) break;
+    rollbacks.push(next.record);
+    cfg = next.config;
     res = await runRl(cfg, { ...opts, resume: true, overwrite: false });
   }
   return { ...res, rollbacks };
