@@ -28,15 +28,16 @@ describe("reward specs", () => {
     assert.throws(() => parseRewardSpec("correct,correct"), /appears twice/);
   });
   test("correct, format and the weighted total", () => {
-    const batch = [item(" 2 + 3 = 5.\n#### 5"), item(" 2 + 3 = 6.\n#### 6"), item("#### 5\nmore text")];
+    // The third has the right answer line but text after it: strict correct needs the answer line last.
+    const batch = [item(" 2 + 3 = 5.\n#### 5"), item(" 2 + 3 = 6.\n#### 6"), item(" 2 + 3 = 5.\n#### 5\nmore text")];
     const s = scoreRewards(parseRewardSpec("correct:1,format:0.5"), batch);
-    assert.deepEqual(s.byName.correct, [1, 0, 1]);
+    assert.deepEqual(s.byName.correct, [1, 0, 0]);
     assert.deepEqual(s.byName.format, [1, 1, 0]);
-    assert.deepEqual(s.totals, [1.5, 0.5, 1]);
+    assert.deepEqual(s.totals, [1.5, 0.5, 0]);
   });
   test("null means does not apply: left out of the sum and of the stats, not counted as 0", () => {
     // repetition needs at least n = 3 words: "#### 5" has 2 → null
-    const batch = [item("#### 5"), item("a b a b a b\n#### 5")];
+    const batch = [item("2+3=5\n####5"), item("a b a b a b\n#### 5")]; // the first has 2 words
     const s = scoreRewards(parseRewardSpec("repetition:1,correct:1"), batch);
     assert.equal(s.byName.repetition![0], null);
     assert.ok((s.byName.repetition![1] as number) < 0);
