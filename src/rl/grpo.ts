@@ -61,8 +61,12 @@ export interface RlOptions {
   stream?: NodeJS.WriteStream;
   schedule?: Schedule;
   signals?: boolean;
-  /** Extra reward functions by name (TRL's callable reward_funcs), weighted into the total. */
-  rewardFns?: readonly { name: string; weight: number; fn: RewardFn }[];
+  /** Extra reward functions by name (TRL's callable reward_funcs), weighted into the total; a reward model's scorer may be async. */
+  rewardFns?: readonly {
+    name: string;
+    weight: number;
+    fn: RewardFn | ((batch: readonly RewardInput[]) => Promise<(number | null)[]>);
+  }[];
 }
 
 export interface RlEvalPoint {
@@ -287,7 +291,7 @@ async function train(
         }));
         const scored = scoreRewards(terms, inputs, rewardOpts);
         for (const { name, weight, fn } of opts.rewardFns ?? []) {
-          const values = fn(inputs);
+          const values = await fn(inputs);
           values.forEach((v, i) => {
             if (v !== null) scored.totals[i]! += weight * v;
           });
