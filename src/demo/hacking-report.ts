@@ -23,7 +23,7 @@ function alertsList(name: string, r: RunSeries): string {
 }
 
 export function renderHackingReport(r: HackingResult): string {
-  const series = (key: "hack" | "proxy" | "correct") => [
+  const series = (key: "hack" | "proxy" | "correct" | "proxyOnly") => [
     { name: "flawed (substring)", xs: r.flawed.steps, ys: r.flawed[key], color: PALETTE[1] },
     { name: "fixed (correct + penalties)", xs: r.fixed.steps, ys: r.fixed[key], color: PALETTE[0] },
   ];
@@ -33,6 +33,13 @@ export function renderHackingReport(r: HackingResult): string {
       xLabel: "step",
       yLabel: "share",
       series: series("hack"),
+      yRange: [0, 1],
+    }),
+    lineChartSvg({
+      title: "Proxy-only credit (substring − strict) per rollout",
+      xLabel: "step",
+      yLabel: "share",
+      series: series("proxyOnly"),
       yRange: [0, 1],
     }),
     lineChartSvg({
