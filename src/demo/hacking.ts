@@ -26,7 +26,7 @@
  * Every run is a normal run folder under `out/` and is resumed, not redone, when the command is
  * run again (a finished run is read back).
  */
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { TaskName } from "../data/tasks/index.ts";
 import { initEngine } from "../engine/device.ts";
@@ -37,7 +37,7 @@ import { asRewardFn, rewardScorer } from "../prefs/reward-model.ts";
 import { runRewardModel } from "../prefs/rm-train.ts";
 import { parseRlConfig } from "../rl/config.ts";
 import { readJsonl } from "../runs/jsonl.ts";
-import { ALERTS_FILE, EVAL_FILE, METRICS_FILE, SAMPLES_FILE } from "../runs/layout.ts";
+import { ALERTS_FILE, EVAL_FILE, METRICS_FILE, SAMPLES_FILE, SUMMARY_FILE } from "../runs/layout.ts";
 import { readFiles } from "../train/sft-data.ts";
 import { renderHackingReport } from "./hacking-report.ts";
 
@@ -276,13 +276,15 @@ export async function runHackingDemo(opts: {
   for (const v of ["flawed", "fixed"] as const) {
     const dir = join(opts.out, v);
     say(`demo hacking: RL ${v} (${v === "flawed" ? s.flawedSpec : s.fixedSpec}) -> ${dir}`);
-    const [res, sec] = await timed(() =>
+    const [res] = await timed(() =>
       runGuardedRl(
         parseRlConfig(rlRaw(s, dir, v === "flawed" ? s.flawedSpec : s.fixedSpec), `demo hacking ${v}`),
         rlOpts,
       ),
     );
-    seconds[v] = sec;
+    // The run's own clock (summary.json), so a run read back still reports what it took.
+    const head = JSON.parse(await readFile(join(dir, SUMMARY_FILE), "utf8")) as { seconds?: number };
+    seconds[v] = head.seconds ?? 0;
     runs[v] = await readRunSeries(
       dir,
       v === "flawed" ? "rewards/substring/mean" : "rewards/correct/mean",
@@ -358,7 +360,7 @@ export function formatHackingTable(r: HackingResult): string {
   const p = (x: number | null) => (x === null ? "–" : `${(100 * x).toFixed(1)}%`);
   const f = (x: number | null) => (x === null ? "–" : x.toFixed(3));
   const m = r.summary;
-  const line = (a: string, b: string, c: string) => `${a.padEnd(34)}${b.padStart(12)}${c.padStart(12)}`;
+  const line = (a: string, b: string, c: string) => `${a.padEnd(36)}${b.padStart(12)}${c.padStart(16)}`;
   return [
     line("", "flawed", "fixed"),
     line("reward", "substring", "correct+pen."),
