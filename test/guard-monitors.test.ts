@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { generateDataset } from "../src/data/tasks/index.ts";
 import { type GuardConfig, GuardConfigSchema, makeGuard } from "../src/guard/guard.ts";
 import { MONITOR_NAMES, type MonitorName, monitorOptions, scanStream } from "../src/guard/monitors.ts";
 import { healthyStep, raisedBeta } from "../src/guard/rollback.ts";
@@ -79,7 +80,7 @@ describe("completion statistics", () => {
     assert.equal(isRepetitive("Divide both sides by 3: x - 4 = 4.\nAdd 4 to both sides: x = 8."), false);
   });
   test("rates over a rollout", () => {
-    const record = { question: "q", chain_of_thought: "c", answer: "8", meta: { task: "algebra" } };
+    const record = generateDataset({ tasks: ["algebra"], n: 1, seed: 0, split: "train" })[0]!;
     const mk = (completion: string) => ({
       record,
       prompt: "q",
@@ -87,11 +88,17 @@ describe("completion statistics", () => {
       finishReason: "eos" as const,
       completionTokens: 5,
     });
-    const s = completionStats([mk("x = 8.\n#### 8"), mk("#### 7\n#### 8"), mk("a a a a a a a a a a"), mk("#### 9")]);
-    assert.equal(s["completions/correct_rate"], 0.5);
+    const honest = `${record.chain_of_thought}\n#### ${record.answer}`;
+    const s = completionStats([
+      mk(honest),
+      mk(`#### 7\n#### ${record.answer}`),
+      mk("a a a a a a a a a a"),
+      mk("#### 9"),
+    ]);
+    assert.equal(s["completions/correct_rate"], 0.25);
     assert.equal(s["completions/multi_answer_rate"], 0.25);
     assert.equal(s["completions/repetition_rate"], 0.25);
-    assert.equal(s["completions/format_rate"], 0.5);
+    assert.equal(s["completions/format_rate"], 0.25, "format needs a step before the one answer line");
   });
 });
 
