@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { generateDataset } from "../src/data/tasks/index.ts";
+import { EXPLOIT_NAMES } from "../src/guard/exploits.ts";
 import { rollbackOnce } from "../src/guard/rollback.ts";
 import { parseRlConfig } from "../src/rl/config.ts";
 import { runRl } from "../src/rl/grpo.ts";
@@ -52,6 +53,7 @@ test("rollback: returns to the healthy checkpoint bitwise; with β unchanged the
           repetition: { action: "rollback", options: { window: 1, baseline: 1, rate: 0, minRise: -1, patience: 1 } },
         },
         rollback: { klFactor: 1, klMin: 0.01, maxRollbacks: 1 },
+        acceptHoles: [...EXPLOIT_NAMES], // the test's reward is a stand-in, not under test
       },
     });
     const first = await runRl(config, { signals: false, stream: quiet });

@@ -14,6 +14,7 @@ import {
   TASK_NAMES,
   TASKS,
   type TaskName,
+  type WordingChoice,
 } from "../data/tasks/index.ts";
 import { writeJsonlAtomic } from "../data/writers.ts";
 import { parseIntFlag, parseNumberFlag } from "./args.ts";
@@ -24,6 +25,7 @@ interface GenerateFlags {
   seed: string;
   split: Split;
   testFraction: string;
+  wordings: WordingChoice;
   out?: string;
 }
 
@@ -47,6 +49,11 @@ export function registerDataGenerate(data: Command): Command {
     .option("--seed <n>", "random seed", "0")
     .addOption(new Option("--split <split>", "held-out split to draw from").choices(["train", "test"]).default("train"))
     .option("--test-fraction <x>", "share of the problem space held out as test", "0.2")
+    .addOption(
+      new Option("--wordings <which>", "question wordings: the generator's own, or the train / held-out wording pool")
+        .choices(["default", "train", "heldout"])
+        .default("default"),
+    )
     .option("--out <file>", "output JSONL file (written atomically); stdout when omitted")
     .action(async (flags: GenerateFlags) => {
       const tasks = parseTasks(flags.task);
@@ -56,6 +63,7 @@ export function registerDataGenerate(data: Command): Command {
         seed: parseIntFlag("data generate: --seed", flags.seed, 0, 2 ** 32 - 1),
         split: flags.split,
         testFraction: parseNumberFlag("data generate: --test-fraction", flags.testFraction, 0.0001, 0.9999),
+        wordings: flags.wordings,
       };
       const problems = generateProblems(opts);
       const records = problems.map((p, i) => {

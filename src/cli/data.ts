@@ -5,6 +5,7 @@
 import type { Command } from "commander";
 import { registerDataConvert } from "./data-convert.ts";
 import { registerDataGenerate } from "./data-generate.ts";
+import { registerDataPreferences } from "./data-preferences.ts";
 import { registerDataDedup, registerDataStats } from "./data-stats.ts";
 import { registerDataValidate } from "./data-validate.ts";
 
@@ -16,6 +17,7 @@ export function registerData(program: Command): Command {
   registerDataConvert(data);
   registerDataValidate(data);
   registerDataGenerate(data);
+  registerDataPreferences(data);
   registerDataStats(data);
   registerDataDedup(data);
   return data;

@@ -9,7 +9,9 @@ import { registerData } from "./data.ts";
 import { registerDemo } from "./demo.ts";
 import { registerDpo } from "./dpo.ts";
 import { registerEval } from "./eval.ts";
+import { registerExperiment } from "./experiment.ts";
 import { registerGenerate } from "./generate.ts";
+import { registerGuard } from "./guard.ts";
 import { registerInfo } from "./info.ts";
 import { registerInitModel } from "./init-model.ts";
 import { registerLab } from "./lab.ts";
@@ -47,6 +49,8 @@ registerDpo(program);
 registerServe(program);
 registerTeach(program);
 registerRl(program);
+registerGuard(program);
+registerExperiment(program);
 
 try {
   await program.parseAsync(process.argv);

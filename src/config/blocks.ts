@@ -7,7 +7,7 @@
  */
 import { z } from "zod";
 import { SOURCE_FORMATS } from "../data/adapters.ts";
-import { TASK_NAMES } from "../data/tasks/index.ts";
+import { TASK_NAMES, WORDING_CHOICES } from "../data/tasks/index.ts";
 import { OPTIMIZERS, type Optimizer, type OptimizerKind } from "../engine/optim.ts";
 import { SCHEDULES, type ScheduleKind } from "../engine/schedules.ts";
 
@@ -33,6 +33,14 @@ export const Generate = z.strictObject({
   seed: nonNegInt.default(0),
   /** Difficulty options per task, e.g. {code-trace: {maxLines: 4}} (each generator's defaults name the keys). */
   options: z.partialRecord(z.enum(TASK_NAMES), z.record(z.string(), z.unknown())).optional(),
+  /**
+   * Question wordings (src/data/tasks/wordings.ts): "default" = each generator's one wording;
+   * "train" / "heldout" = a template from that part of the wording pool, picked per problem.
+   * Absent = "default".
+   */
+  wordings: z.enum(WORDING_CHOICES).optional(),
+  /** Share of each problem kind's wording pool held out (default 0.25). */
+  wordingHeldOut: z.number().gt(0).lt(1).optional(),
 });
 
 /** A dataset: files, or generated problems (exactly one). */
@@ -51,7 +59,10 @@ export type DataSourceConfig = z.infer<typeof DataSource>;
 /** One line per source for summary.json: the file paths, or "generate: tasks (n, seed)". */
 export function describeSource(src: DataSourceConfig): string[] {
   if (src.generate)
-    return [`generate: ${src.generate.tasks.join(", ")} (n=${src.generate.n}, seed ${src.generate.seed})`];
+    return [
+      `generate: ${src.generate.tasks.join(", ")} (n=${src.generate.n}, seed ${src.generate.seed}` +
+        `${src.generate.wordings && src.generate.wordings !== "default" ? `, ${src.generate.wordings} wordings` : ""})`,
+    ];
   return (src.files ?? []).map((f) => `${f.path} (${f.format})`);
 }
 

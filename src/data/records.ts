@@ -44,6 +44,15 @@ export const PreferenceRecordSchema = z.object({
 });
 export type PreferenceRecord = z.infer<typeof PreferenceRecordSchema>;
 
+/** TRL's stepwise-supervision layout (PRMTrainer): the steps of one completion and a label per step. */
+export const StepwiseRecordSchema = z.object({
+  prompt: z.string().min(1),
+  completions: z.array(z.string()).min(1),
+  labels: z.array(z.boolean()).min(1),
+  meta: MetaSchema.optional(),
+});
+export type StepwiseRecord = z.infer<typeof StepwiseRecordSchema>;
+
 export const ROLES = ["system", "user", "assistant"] as const;
 export type Role = (typeof ROLES)[number];
 

@@ -30,6 +30,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { TaskName } from "../data/tasks/index.ts";
 import { initEngine } from "../engine/device.ts";
+import { EXPLOIT_NAMES } from "../guard/exploits.ts";
 import { runGuardedRl } from "../guard/rollback.ts";
 import { testReward } from "../guard/test-reward.ts";
 import { parseRmConfig } from "../prefs/config.ts";
@@ -152,7 +153,11 @@ function rlRaw(s: HackingSettings, out: string, spec: string, extra: Record<stri
     checkpoint: { every: s.evalEvery, keep: 0 },
     samplesPerStep: 8,
     // Few evaluations per run: the divergence monitor compares blocks of 2 (defaults need 4).
-    guard: { monitors: { divergence: { action: "warn", options: { window: 2, patience: 1 } } } },
+    guard: {
+      monitors: { divergence: { action: "warn", options: { window: 2, patience: 1 } } },
+      // The flawed reward's holes are the point of the demo: accepted knowingly (stepwise rl refuses them otherwise).
+      acceptHoles: [...EXPLOIT_NAMES],
+    },
     seed: s.seed,
     ...extra,
   };
@@ -329,7 +334,7 @@ export async function runHackingDemo(opts: {
         rlRaw(s, rlDir, "substring:0", { steps: s.rm.rlSteps, loss: { beta: s.rm.beta, klIn: "loss" } }),
         "demo hacking rm-rl",
       ),
-      { ...rlOpts, rewardFns: [{ name: "rm", weight: 1, fn }] },
+      { ...rlOpts, checkReward: false, rewardFns: [{ name: "rm", weight: 1, fn }] },
     );
     rm = { points: await overOptimisation(rlDir) };
     seconds.rm = (performance.now() - a) / 1000;

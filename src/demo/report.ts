@@ -10,7 +10,7 @@ import { escapeXml, lineChartSvg, PALETTE } from "../lab/svg.ts";
 import { fin, fixed, interval, pct, setName, signedPoints } from "./format.ts";
 import { type DemoSummary, VARIANTS, type VariantReport } from "./types.ts";
 
-const esc = (x: unknown) => escapeXml(String(x));
+export const esc = (x: unknown) => escapeXml(String(x));
 const int = (x: number | null | undefined) => (fin(x) ? Math.round(x).toLocaleString("en-US") : "–");
 /** A settings/seeds/versions value: numbers NaN-safe, objects as JSON, everything escaped. */
 const value = (x: unknown) =>
@@ -20,7 +20,7 @@ const value = (x: unknown) =>
       : "–"
     : esc(typeof x === "object" && x !== null ? JSON.stringify(x) : String(x));
 
-const CSS = `
+export const CSS = `
 body{font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#222;margin:0;background:#fafafa}
 main{max-width:960px;margin:0 auto;padding:24px 20px 60px;background:#fff}
 h1{font-size:1.6em;margin:.2em 0 .4em}h2{font-size:1.2em;margin-top:1.8em;border-bottom:1px solid #ddd;padding-bottom:.2em}
@@ -34,7 +34,7 @@ pre{background:#f6f6f6;border:1px solid #e3e3e3;padding:8px;white-space:pre-wrap
 .muted{color:#666;font-size:.9em}svg{max-width:100%;height:auto}
 `;
 
-function table(head: string[], rows: string[][], numeric: (col: number) => boolean): string {
+export function table(head: string[], rows: string[][], numeric: (col: number) => boolean): string {
   const th = head.map((h) => `<th>${esc(h)}</th>`).join("");
   const trs = rows
     .map((r) => `<tr>${r.map((c, i) => (numeric(i) ? `<td class="n">${c}</td>` : `<td>${c}</td>`)).join("")}</tr>`)

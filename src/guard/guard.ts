@@ -41,29 +41,36 @@ const MonitorConfig = z.strictObject({
   options: z.record(z.string(), z.number()).default({}),
 });
 
-export const GuardConfigSchema = z
-  .strictObject({
-    /** Per monitor: action and options. A monitor not named here runs with action `warn` and its defaults. */
-    monitors: z.partialRecord(z.enum(MONITOR_NAMES), MonitorConfig).default({}),
-    rollback: z
-      .strictObject({
-        /** β after a rollback: max(β · klFactor, klMin). */
-        klFactor: z.number().min(1).default(2),
-        klMin: z.number().positive().default(0.02),
-        /** Rollbacks allowed in one run; one more alert with action rollback then stops the run. */
-        maxRollbacks: z.number().int().min(0).default(2),
-      })
-      .prefault({}),
-  })
-  .superRefine((g, ctx) => {
-    for (const [name, m] of Object.entries(g.monitors)) {
-      try {
-        monitorOptions(name as MonitorName, m?.options);
-      } catch (err) {
-        ctx.addIssue({ code: "custom", path: ["monitors", name, "options"], message: (err as Error).message });
-      }
+/** The monitors' fields of the RL config's `guard` block (src/rl/config.ts adds the pre-training battery's). */
+export const GUARD_MONITOR_FIELDS = {
+  /** Per monitor: action and options. A monitor not named here runs with action `warn` and its defaults. */
+  monitors: z.partialRecord(z.enum(MONITOR_NAMES), MonitorConfig).default({}),
+  rollback: z
+    .strictObject({
+      /** β after a rollback: max(β · klFactor, klMin). */
+      klFactor: z.number().min(1).default(2),
+      klMin: z.number().positive().default(0.02),
+      /** Rollbacks allowed in one run; one more alert with action rollback then stops the run. */
+      maxRollbacks: z.number().int().min(0).default(2),
+    })
+    .prefault({}),
+};
+
+/** Reject unknown monitor options, naming the monitor and its known options (a superRefine). */
+export function checkMonitorOptions(
+  g: { monitors: Partial<Record<string, { options: Record<string, number> }>> },
+  ctx: z.RefinementCtx,
+): void {
+  for (const [name, m] of Object.entries(g.monitors)) {
+    try {
+      monitorOptions(name as MonitorName, m?.options);
+    } catch (err) {
+      ctx.addIssue({ code: "custom", path: ["monitors", name, "options"], message: (err as Error).message });
     }
-  });
+  }
+}
+
+export const GuardConfigSchema = z.strictObject(GUARD_MONITOR_FIELDS).superRefine(checkMonitorOptions);
 export type GuardConfig = z.infer<typeof GuardConfigSchema>;
 
 /** An alert as written to alerts.jsonl: the monitor's alert plus the action taken. */

@@ -34,7 +34,10 @@ const GeneratePairs = z.strictObject({
   options: z.partialRecord(z.enum(TASK_NAMES), z.record(z.string(), z.unknown())).optional(),
 });
 
-/** Preference pairs: TRL-layout files (prompt/chosen/rejected), or generated pairs (exactly one). */
+/**
+ * Preference pairs: TRL-layout files (prompt/chosen/rejected), or generated pairs (exactly one).
+ * For a process reward model (kind: process) the same source gives step-labelled chains.
+ */
 export const PairSource = z
   .strictObject({
     /** .jsonl / .json / .csv / .parquet files of {prompt, chosen, rejected[, margin]} rows. */
@@ -89,8 +92,13 @@ function stepsOrEpochs(c: { steps?: number | undefined; epochs?: number | undefi
 export const RmConfigSchema = z
   .strictObject({
     ...Common,
-    /** outcome: one reward per completion, read at its last token. */
-    kind: z.enum(["outcome"]).default("outcome"),
+    /**
+     * outcome: one reward per completion, read at its last token (Bradley–Terry on pairs);
+     * process: a validity probability at each step separator (per-step BCE on step-labelled
+     * chains: TRL prompt/completions/labels files, or `generate`, which labels the gold chain
+     * and a corruption from the step checkers; process-model.ts).
+     */
+    kind: z.enum(["outcome", "process"]).default("outcome"),
     /** λ_c, TRL's center_rewards_coefficient: + λ_c (r_c + r_r)² keeps rewards centred on 0. */
     centerCoef: z.number().min(0).default(0),
   })

@@ -103,6 +103,7 @@ export function generatorPairs(records: readonly CoTRecord[], opts: GeneratorPai
         meta: {
           ...(record.meta?.task === undefined ? {} : { task: record.meta.task }),
           ...(record.meta?.id === undefined ? {} : { id: record.meta.id }),
+          ...(typeof record.meta?.canonical === "string" ? { canonical: record.meta.canonical } : {}),
           corruption: kind,
           firstInvalid: verdict.firstInvalid ?? null,
         },

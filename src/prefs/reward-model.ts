@@ -39,7 +39,14 @@ import { Tokenizer } from "../tokenizer/tokenizer.ts";
 /** The scalar head's tensor, as transformers names it. */
 export const SCORE_WEIGHT = "score.weight";
 
-export type RewardKind = "outcome";
+/** outcome: one reward per completion at its last token; process: a step-validity logit at each step separator (process-model.ts). */
+export type RewardKind = "outcome" | "process";
+
+/** The kind recorded in a folder's config.json (`stepwise_reward.kind`; outcome when absent). */
+export function rewardKindOf(hfConfig: Record<string, unknown>): RewardKind {
+  const k = (hfConfig.stepwise_reward as { kind?: unknown } | undefined)?.kind;
+  return k === "process" ? "process" : "outcome";
+}
 
 export interface RewardModel {
   /** The base model's config (as in its config.json). */
@@ -64,7 +71,7 @@ function trunkNames(config: ModelConfig): string[] {
  * A reward model started from a causal LM: its trunk (taken, not copied: the model's lm_head
  * is disposed) and a fresh head N(0, std²) seeded by `seed`. Consumes `model.params`.
  */
-export function rewardModelFrom(model: Model, seed: number, std = 0.02): RewardModel {
+export function rewardModelFrom(model: Model, seed: number, std = 0.02, kind: RewardKind = "outcome"): RewardModel {
   const keep = new Set(trunkNames(model.config));
   const params: Params = {};
   for (const [name, x] of Object.entries(model.params)) {
@@ -73,11 +80,15 @@ export function rewardModelFrom(model: Model, seed: number, std = 0.02): RewardM
   }
   const C = model.config.hiddenSize;
   params[SCORE_WEIGHT] = np.multiply(random.normal(keyFor(seed, "init", SCORE_WEIGHT), [1, C]), std);
-  return { config: model.config, params, hfConfig: classificationConfig(model.hfConfig, model.config) };
+  return { config: model.config, params, hfConfig: classificationConfig(model.hfConfig, model.config, kind) };
 }
 
 /** The config.json keys of a *ForSequenceClassification model with one label. */
-export function classificationConfig(hf: Record<string, unknown>, config: ModelConfig): Record<string, unknown> {
+export function classificationConfig(
+  hf: Record<string, unknown>,
+  config: ModelConfig,
+  kind: RewardKind = "outcome",
+): Record<string, unknown> {
   const arch = config.arch === "gpt2" ? "GPT2ForSequenceClassification" : "LlamaForSequenceClassification";
   const pad = config.padTokenId ?? config.eosTokenIds[0] ?? null;
   if (pad === null) {
@@ -93,7 +104,7 @@ export function classificationConfig(hf: Record<string, unknown>, config: ModelC
     label2id: { LABEL_0: 0 },
     pad_token_id: pad,
     problem_type: "regression",
-    stepwise_reward: { kind: "outcome" satisfies RewardKind },
+    stepwise_reward: kind === "process" ? { kind, step_separator: "\n" } : { kind },
   };
 }
 

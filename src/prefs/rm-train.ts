@@ -16,6 +16,7 @@ import { loadModel } from "../model/checkpoint.ts";
 import { FINAL_DIR, runDirOf } from "../runs/layout.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
 import type { RmConfig } from "./config.ts";
+import { runProcessRewardModel } from "./prm-train.ts";
 import { loadRewardModel, type RewardModel, rewardModelFrom, saveRewardModel } from "./reward-model.ts";
 import { rewardObjective } from "./rm-objective.ts";
 import { type PairTrainingResult, pairData, runPairTraining } from "./trainer.ts";
@@ -38,6 +39,7 @@ async function startingRewardModel(dir: string, seed: number): Promise<RewardMod
 }
 
 export async function runRewardModel(config: RmConfig, opts: PrefsRunOptions = {}): Promise<PairTrainingResult> {
+  if (config.kind === "process") return runProcessRewardModel(config, opts);
   await initEngine();
   const stream = opts.stream ?? process.stderr;
   const say = (line: string) => stream.write(`${line}\n`);

@@ -91,7 +91,44 @@ export async function pairData(
   return { train, held, padId: tokenizer.padId ?? tokenizer.eosId ?? 0 };
 }
 
-export interface PairTrainingSpec<D extends JsTree<Array>> {
+/**
+ * How a run's rows become micro-batches: pairs (the default, from `data`) or anything else an
+ * objective reads (the process reward model's step-labelled chains, process-model.ts).
+ */
+export interface Batching<H> {
+  trainCount: number;
+  heldCount: number;
+  /** The micro-batch of these training rows (indices into the training set). */
+  train(rows: readonly number[]): H;
+  /** The held-out set in order. */
+  held: H[];
+  /** The aux key logged as "accuracy" on the progress line and in summary.json. */
+  headline: string;
+  /** What the loss count counts (the metric rows' count column): pairs, steps. */
+  unit: string;
+}
+
+/** Pair batches of a run's pairs (reference sums filled in for DPO). */
+export function pairBatching(
+  config: RmConfig | DpoConfig,
+  data: PairData,
+  reference?: PairTrainingSpec<JsTree<Array>>["reference"],
+): Batching<PairBatch> {
+  const { microBatch, seqLen, padMultiple } = config.batch;
+  return {
+    trainCount: data.train.length,
+    heldCount: data.held.length,
+    train(idx) {
+      const rows = idx.map((i) => data.train[i]!);
+      return toPairBatch(rows, microBatch, pairSeqLen(rows, seqLen, padMultiple), data.padId, reference?.train);
+    },
+    held: batchesInOrder(data.held, microBatch, seqLen, padMultiple, data.padId, reference?.held),
+    headline: "rewards/accuracies",
+    unit: "pairs",
+  };
+}
+
+export interface PairTrainingSpec<D extends JsTree<Array>, H = PairBatch> {
   config: RmConfig | DpoConfig;
   kind: RunKind;
   runDir: string;
@@ -99,8 +136,10 @@ export interface PairTrainingSpec<D extends JsTree<Array>> {
   signals?: boolean;
   say: (line: string) => void;
   stream: NodeJS.WriteStream;
-  data: PairData;
-  objective: Objective<PairBatch, D>;
+  /** Pairs (batched by pairBatching), or give `batching`. */
+  data?: PairData;
+  batching?: Batching<H>;
+  objective: Objective<H, D>;
   optimizer: Optimizer;
   trainable: Params;
   frozen: Params;
@@ -109,7 +148,7 @@ export interface PairTrainingSpec<D extends JsTree<Array>> {
   /** Reference log-prob sums of pair i of a set (DPO), filled into each batch. */
   reference?: { train(i: number): readonly [number, number]; held(i: number): readonly [number, number] };
   /** Runs once the session is open and before any restore (DPO's reference pass). */
-  beforeTraining?(session: Session): Promise<PairTrainingSpec<D>["reference"]>;
+  beforeTraining?(session: Session): Promise<PairTrainingSpec<D, H>["reference"]>;
   /** Write final/ for the trained tree (not consumed). */
   exportFinal(trainable: Params): Promise<string>;
 }
@@ -149,9 +188,11 @@ async function heldOutAux<H>(
 }
 
 /** Train, log, checkpoint, export and summarise (see the header). */
-export async function runPairTraining<D extends JsTree<Array>>(spec: PairTrainingSpec<D>): Promise<PairTrainingResult> {
+export async function runPairTraining<D extends JsTree<Array>, H = PairBatch>(
+  spec: PairTrainingSpec<D, H>,
+): Promise<PairTrainingResult> {
   const started = performance.now();
-  const { config, runDir, say, data } = spec;
+  const { config, runDir, say } = spec;
   const who = spec.kind;
   const session = await openSession({
     dir: runDir,
@@ -183,18 +224,20 @@ export async function runPairTraining<D extends JsTree<Array>>(spec: PairTrainin
   });
   try {
     const reference = (await spec.beforeTraining?.(session)) ?? spec.reference;
-    const { microBatch, gradAccum, seqLen, padMultiple } = config.batch;
-    const N = data.train.length;
+    const { microBatch, gradAccum, seqLen } = config.batch;
+    if (!spec.batching && !spec.data) throw new Error(`${who}: give data or batching`);
+    const batching = spec.batching ?? (pairBatching(config, spec.data!, reference) as unknown as Batching<H>);
+    const N = batching.trainCount;
     const perStep = microBatch * gradAccum;
     const totalSteps = config.steps ?? Math.ceil(((config.epochs ?? 1) * N) / perStep);
-    const batchesFor = (step: number): PairBatch[] => {
+    const batchesFor = (step: number): H[] => {
       const idx = stepIndices(config.seed, step, perStep, N);
-      return globalThis.Array.from({ length: gradAccum }, (_, k: number) => {
-        const rows = idx.slice(k * microBatch, (k + 1) * microBatch).map((i) => data.train[i]!);
-        return toPairBatch(rows, microBatch, pairSeqLen(rows, seqLen, padMultiple), data.padId, reference?.train);
-      });
+      return globalThis.Array.from({ length: gradAccum }, (_, k: number) =>
+        batching.train(idx.slice(k * microBatch, (k + 1) * microBatch)),
+      );
     };
-    const heldBatches = batchesInOrder(data.held, microBatch, seqLen, padMultiple, data.padId, reference?.held);
+    const heldBatches = batching.held;
+    const headline = batching.headline;
     const schedule = makeSchedule({
       kind: config.schedule.kind,
       lr: config.optim.lr,
@@ -218,11 +261,11 @@ export async function runPairTraining<D extends JsTree<Array>>(spec: PairTrainin
     }
     await session.run.writeConfig({
       ...config,
-      derived: { totalSteps, trainPairs: N, heldOutPairs: data.held.length },
+      derived: { totalSteps, trainRows: N, heldOutRows: batching.heldCount },
     });
     const nParams = paramNames(trainable).reduce((n, k) => n + trainable[k]!.size, 0);
     say(
-      `${who}: ${nParams.toLocaleString("en-US")} trainable params (${spec.describe}); ${N} train / ${data.held.length} held-out pairs; ` +
+      `${who}: ${nParams.toLocaleString("en-US")} trainable params (${spec.describe}); ${N} train / ${batching.heldCount} held-out ${batching.unit === "pairs" ? "pairs" : "rows"}; ` +
         `${totalSteps} steps of ${microBatch}×${gradAccum} pairs × ${seqLen} tokens -> ${runDir}`,
     );
     const progress = makeProgress({ total: totalSteps, start: startStep, every: config.logEvery, stream: spec.stream });
@@ -230,11 +273,11 @@ export async function runPairTraining<D extends JsTree<Array>>(spec: PairTrainin
     const runEval = async (step: number, params: Params) => {
       if (heldBatches.length === 0) return;
       const r = await heldOutAux(fns, params, spec.frozen, heldBatches);
-      const row: Record<string, number> = { step, loss: r.loss, ...means(r.aux, r.count), pairs: r.count };
+      const row: Record<string, number> = { step, loss: r.loss, ...means(r.aux, r.count), [batching.unit]: r.count };
       evals.push(row);
       await session.run.append(EVAL_FILE, row);
       progress.log(
-        `eval step ${step}: held-out loss ${r.loss.toFixed(4)} reward accuracy ${(100 * (row["rewards/accuracies"] ?? 0)).toFixed(1)}% of ${r.count} pairs`,
+        `eval step ${step}: held-out loss ${r.loss.toFixed(4)} ${headline} ${(100 * (row[headline] ?? 0)).toFixed(1)}% of ${r.count} ${batching.unit}`,
       );
     };
     const checkpoint = (step: number, params: Params, st: typeof state) =>
@@ -264,14 +307,14 @@ export async function runPairTraining<D extends JsTree<Array>>(spec: PairTrainin
           loss: m.loss,
           lr: m.lr,
           grad_norm: m.grad_norm,
-          pairs: m.count,
+          [batching.unit]: m.count,
           ...means(m.aux, m.count),
         };
         last = row;
         await session.run.append(METRICS_FILE, row);
         progress.update(
           m.step,
-          `loss ${m.loss.toFixed(4)} acc ${(100 * (row["rewards/accuracies"] ?? 0)).toFixed(0)}% margin ${(row["rewards/margins"] ?? 0).toFixed(3)} lr ${m.lr.toExponential(2)}`,
+          `loss ${m.loss.toFixed(4)} acc ${(100 * (row[headline] ?? 0)).toFixed(0)}% margin ${(row["rewards/margins"] ?? 0).toFixed(3)} lr ${m.lr.toExponential(2)}`,
         );
       },
       afterStep: async (step, params, st) => {
@@ -286,7 +329,7 @@ export async function runPairTraining<D extends JsTree<Array>>(spec: PairTrainin
     const figures = {
       train_loss: last.loss ?? null,
       eval_loss: held?.loss ?? null,
-      eval_reward_accuracy: held?.["rewards/accuracies"] ?? null,
+      eval_reward_accuracy: held?.[headline] ?? null,
     };
     try {
       if (result.status.kind === "stopped") {

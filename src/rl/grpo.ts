@@ -38,7 +38,9 @@ import { makeSchedule, type Schedule } from "../engine/schedules.ts";
 import { promptBuilder } from "../eval/prompting.ts";
 import { evaluate } from "../eval/run.ts";
 import { type GuardDecision, makeGuard, replayGuard } from "../guard/guard.ts";
+import { checkRewardBeforeTraining } from "../guard/preflight.ts";
 import { completionStats } from "../guard/stats.ts";
+import type { NamedRewardFn } from "../guard/test-reward.ts";
 import { loadModel } from "../model/checkpoint.ts";
 import { releaseCompiled } from "../model/generate.ts";
 import { EVAL_FILE, METRICS_FILE, runDirOf, SAMPLES_FILE } from "../runs/layout.ts";
@@ -61,6 +63,8 @@ export interface RlOptions {
   stream?: NodeJS.WriteStream;
   schedule?: Schedule;
   signals?: boolean;
+  /** Skip the exploit battery before training (default: run it); for async reward functions, which it cannot call. */
+  checkReward?: boolean;
   /** Extra reward functions by name (TRL's callable reward_funcs), weighted into the total; a reward model's scorer may be async. */
   rewardFns?: readonly {
     name: string;
@@ -114,6 +118,10 @@ export async function runRl(config: RlConfig, opts: RlOptions = {}): Promise<RlR
   const stream = opts.stream ?? process.stderr;
   const say = (line: string) => stream.write(`${line}\n`);
   const mode: OpenMode = opts.resume ? "resume" : opts.overwrite ? "overwrite" : "new";
+  // Test the reward against the exploit battery first: a reward with holes never starts a run.
+  // An async function (a reward model's scorer) cannot run in the synchronous battery: opts.checkReward false skips it.
+  if (opts.checkReward !== false)
+    await checkRewardBeforeTraining(config, (opts.rewardFns ?? []) as readonly NamedRewardFn[], say);
   const session = await openSession({
     dir: runDir,
     kind: "rl",

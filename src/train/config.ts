@@ -53,10 +53,22 @@ const Data = z.strictObject({
   trigger: z.boolean().default(true),
   /** Fraction of records trained with a direct answer (the answer line only) instead of the chain. */
   directFraction: z.number().min(0).max(1).default(0),
-  /** Instruction-tuning records (alpaca, dolly, …) mixed into the training set (plain/chat templates). */
+  /** Instruction-tuning records (alpaca, dolly, …) mixed into the training set (every template). */
   instructions: z.array(DataFile).optional(),
-  /** Sample instruction phrasings ("Solve step by step.") into plain/chat prompts. */
+  /**
+   * Share of the training examples that are instruction records, in [0, 1): that many
+   * (round(f / (1 − f) · #problems)) are drawn from `instructions`, shuffled with the seed and
+   * cycled if the files hold fewer. Absent = every instruction record once.
+   */
+  instructionFraction: z.number().min(0).lt(1).optional(),
+  /**
+   * Wrap questions in sampled instruction phrasings (format.ts COT_PHRASINGS for chains,
+   * DIRECT_PHRASINGS for direct targets: "Explain your reasoning and solve. …"). plain/chat:
+   * every prompt; qa: `phrasingFraction` of them ("Q: {phrasing} {question}\nA: …").
+   */
   phrasings: z.boolean().default(false),
+  /** qa template: share of the records whose question is wrapped, so unwrapped prompts (evaluate's) stay in the mix. */
+  phrasingFraction: z.number().min(0).max(1).default(0.5),
 });
 
 export const SftConfigSchema = z
@@ -89,6 +101,13 @@ export const SftConfigSchema = z
   .superRefine((c, ctx) => {
     if ((c.model === undefined) === (c.init === undefined)) {
       ctx.addIssue({ code: "custom", path: ["model"], message: "give exactly one of `model` (a folder) or `init`" });
+    }
+    if (c.data.instructionFraction !== undefined && !c.data.instructions?.length) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["data", "instructionFraction"],
+        message: "needs `data.instructions` (the instruction files to draw from)",
+      });
     }
     if ((c.steps === undefined) === (c.epochs === undefined)) {
       ctx.addIssue({ code: "custom", path: ["steps"], message: "give exactly one of `steps` or `epochs`" });

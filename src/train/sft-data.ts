@@ -13,7 +13,9 @@ import { join } from "node:path";
 import type { DataFileConfig, DataSourceConfig } from "../config/blocks.ts";
 import { adaptRow } from "../data/conversions.ts";
 import {
+  COT_PHRASINGS,
   chatTemplateOf,
+  DIRECT_PHRASINGS,
   formatDataset,
   plainTemplate,
   planDirect,
@@ -66,21 +68,56 @@ export function qaExample(r: CoTRecord, direct: boolean): Example {
     : { prompt: `Q: ${r.question.trim()}\nA: ${STEP_BY_STEP_TRIGGER}`, target: ` ${chain}\n${answer}` };
 }
 
-function qaExamples(records: readonly CoTRecord[], directFraction: number, rng: Rng): Example[] {
+/**
+ * qa examples with the exact direct / step-by-step mixture; with `phrasingFraction` > 0, that
+ * share of them (seeded positions, drawn after the mixture) has its question wrapped in a
+ * phrasing that asks for the same kind of answer as its target.
+ */
+function qaExamples(records: readonly CoTRecord[], directFraction: number, rng: Rng, phrasingFraction = 0): Example[] {
   const direct = planDirect(records.length, directFraction, rng);
-  return records.map((r, i) => qaExample(r, direct[i]!));
+  const wrap = phrasingFraction > 0 ? planDirect(records.length, phrasingFraction, rng) : [];
+  return records.map((r, i) => {
+    if (!wrap[i]) return qaExample(r, direct[i]!);
+    const phrasing = rng.pick(direct[i] ? DIRECT_PHRASINGS : COT_PHRASINGS);
+    return qaExample({ ...r, question: `${phrasing} ${r.question.trim()}` }, direct[i]!);
+  });
+}
+
+/**
+ * The instruction records a run mixes in: all of them, or with `instructionFraction` f exactly
+ * round(f / (1 − f) · nProblems), so that instruction examples make up f of the training set.
+ */
+export function mixInstructions(
+  instructions: readonly InstructionRecord[],
+  nProblems: number,
+  fraction: number | undefined,
+  seed: number,
+): InstructionRecord[] {
+  if (fraction === undefined) return [...instructions];
+  if (fraction > 0 && instructions.length === 0)
+    throw new Error("data.instructionFraction: the instruction files hold no records");
+  const k = Math.round((fraction / (1 - fraction)) * nProblems);
+  const out: InstructionRecord[] = [];
+  for (let epoch = 0; out.length < k; epoch++) {
+    const perm = new Rng(deriveSeed(seed, "instructions", epoch)).shuffle([...instructions]);
+    out.push(...perm.slice(0, k - out.length));
+  }
+  return out;
 }
 
 /** The text examples (prompt + target) of a run's records in the config's template (see config.ts `template`). */
 export function formatAll(
   config: SftConfig,
   records: readonly CoTRecord[],
-  instructions: readonly InstructionRecord[],
+  instructionFiles: readonly InstructionRecord[],
   tokenizer: Tokenizer | null,
   seed: number,
 ): Example[] {
   const d = config.data;
   const rng = new Rng(deriveSeed(seed, "format"));
+  let instructions = instructionFiles;
+  if (instructions.length > 0 && d.instructionFraction !== undefined)
+    instructions = mixInstructions(instructions, records.length, d.instructionFraction, seed);
   if (d.template === "raw") {
     const direct = planDirect(records.length, d.directFraction, rng);
     const docs = records.map((r, i) => {
@@ -99,7 +136,7 @@ export function formatAll(
       prompt: `Q: ${r.input ? `${r.instruction}\n\n${r.input}` : r.instruction}\nA:`,
       target: ` ${r.output}`,
     }));
-    return [...qaExamples(records, d.directFraction, rng), ...inst];
+    return [...qaExamples(records, d.directFraction, rng, d.phrasings ? d.phrasingFraction : 0), ...inst];
   }
   let template: Template = plainTemplate();
   if (d.template === "chat") {

@@ -198,6 +198,24 @@ function showQuestionEq(s: AlgebraStructured): string {
   return `${showLinear(lin(a, b))} = ${showLinear(lin(c, e!))}`;
 }
 
+/** Surface forms of "solve this equation for x" (wordings.ts); 0 is the default. */
+export const ALGEBRA_WORDINGS = {
+  equation: [
+    "Solve for x: {eq}",
+    "Find the value of x such that {eq}.",
+    "What is x if {eq}?",
+    "Work out x: {eq}",
+    "{eq}. Solve for x.",
+    "Given {eq}, what is x?",
+    "Solve the equation {eq} for x.",
+    "If {eq}, find x.",
+    "Determine x when {eq}",
+    "x satisfies {eq}. What is x?",
+    "Solve {eq} and give x.",
+    "What value of x makes {eq} true?",
+  ],
+} as const;
+
 export const algebra: TaskGenerator<AlgebraStructured, AlgebraOptions> = {
   name: "algebra",
   description: "Solve linear equations for x (integer solutions), one checked transformation per step",
@@ -206,13 +224,14 @@ export const algebra: TaskGenerator<AlgebraStructured, AlgebraOptions> = {
     const s = draw(rng, { ...this.defaults, ...opts });
     return {
       task: "algebra",
-      question: `Solve for x: ${showQuestionEq(s)}`,
+      question: `Solve for x: ${showQuestionEq(s)}`, // = ALGEBRA_WORDINGS.equation[0]
       steps: build(s).steps,
       answer: String(s.solution),
       structured: s,
       canonical: JSON.stringify([s.shape, s.coefficients]),
     };
   },
+  wordings: { pools: ALGEBRA_WORDINGS, kindOf: () => "equation", slots: (s) => ({ eq: showQuestionEq(s) }) },
   checkAnswer: (problem, answer) => checkFinalAnswer(problem, answer.replace(/^\s*x\s*=\s*/, "")),
   checkSteps(problem, steps) {
     let eq = build(problem.structured).start;

@@ -212,6 +212,32 @@ function drawn(s: ArithmeticStructured): Drawn {
   return TEMPLATES[s.template].build(s.numbers, s.name);
 }
 
+/**
+ * Surface forms of a word problem (wordings.ts), the same for every template: {story} is the
+ * question up to its last sentence, {ask} that sentence, {askBare} it without "?". 0 is the default.
+ */
+const WORD_PROBLEM_FORMS = [
+  "{story} {ask}",
+  "{ask} {story}",
+  "Solve: {story} {ask}",
+  "{story} {ask} Give the answer as a number.",
+  "Problem: {story} Question: {ask}",
+  "Work out the answer. {story} {ask}",
+  "{story} Find the answer: {askBare}.",
+  "Read the problem and answer it. {story} {ask}",
+  "{story} Now answer this: {ask}",
+  "Here is a word problem. {story} {ask} Show your work.",
+];
+export const ARITHMETIC_WORDINGS = Object.fromEntries(ARITHMETIC_TEMPLATES.map((t) => [t, WORD_PROBLEM_FORMS]));
+
+/** A question split at its last sentence: {story} {ask}. */
+function storySlots(question: string): Record<string, string> {
+  const cut = question.lastIndexOf(". ");
+  const story = question.slice(0, cut + 1);
+  const ask = question.slice(cut + 2);
+  return { story, ask, askBare: ask.replace(/\?$/, "") };
+}
+
 export const arithmetic: TaskGenerator<ArithmeticStructured, ArithmeticOptions> = {
   name: "arithmetic",
   description: "Multi-step word problems: rates, percentages, shopping, ages",
@@ -238,6 +264,7 @@ export const arithmetic: TaskGenerator<ArithmeticStructured, ArithmeticOptions> 
       };
     }
   },
+  wordings: { pools: ARITHMETIC_WORDINGS, kindOf: (s) => s.template, slots: (s) => storySlots(drawn(s).question) },
   checkAnswer: checkFinalAnswer,
   checkSteps(problem, steps) {
     const d = drawn(problem.structured);

@@ -136,6 +136,22 @@ function randomProgram(rng: Rng, o: CodeTraceOptions): Stmt[] {
   return program;
 }
 
+/** Surface forms of "what is v after this program" (wordings.ts); 0 is the default. */
+export const CODE_TRACE_WORDINGS = {
+  trace: [
+    "What is the value of {v} after this program runs?\n{code}",
+    "Find the final value of {v}.\n{code}",
+    "{code}\nWhat is {v} at the end?",
+    "Run this program and report {v}:\n{code}",
+    "Trace the program below. What does {v} end up as?\n{code}",
+    "What does {v} equal once the code finishes?\n{code}",
+    "Work out the value of {v} after the last line.\n{code}",
+    "Program:\n{code}\nWhat is {v}?",
+    "After running the following lines, what is {v}?\n{code}",
+    "{code}\nFind {v}.",
+  ],
+} as const;
+
 export const codeTrace: TaskGenerator<CodeTraceStructured, CodeTraceOptions> = {
   name: "code-trace",
   description: "Trace a short integer program (assignments and a for loop); steps are the values after each line",
@@ -157,6 +173,11 @@ export const codeTrace: TaskGenerator<CodeTraceStructured, CodeTraceOptions> = {
         canonical: JSON.stringify([code, last.v]),
       };
     }
+  },
+  wordings: {
+    pools: CODE_TRACE_WORDINGS,
+    kindOf: () => "trace",
+    slots: (s) => ({ v: s.ask, code: numbered(showProgram(s.program).join("\n")) }),
   },
   checkAnswer: checkFinalAnswer,
   checkSteps(problem, steps) {

@@ -7,6 +7,11 @@
  * land in both splits, and its split is stable across runs. `generateDataset` draws from
  * the seeded generator, keeps the problems of the requested split, drops repeats, and
  * stops at exactly n.
+ *
+ * Wordings: with `wordings: "train"` or `"heldout"`, each kept problem's question is rewritten
+ * in a template of that wording split (wordings.ts), picked from a stream of its own, so the
+ * problems drawn are exactly those of the default run and only their questions change.
+ * Without it (`"default"`), every question is the generator's own wording, as before.
  */
 import { deriveSeed, hashString, Rng } from "../../engine/rng.ts";
 import type { CoTRecord } from "../records.ts";
@@ -18,6 +23,15 @@ import { longArith } from "./long-arith.ts";
 import type { Problem, StepVerdict, TaskGenerator } from "./types.ts";
 import { splitSteps, toRecord } from "./types.ts";
 import { units } from "./units.ts";
+import {
+  DEFAULT_WORDING_HELDOUT,
+  fill,
+  WORDING_CHOICES,
+  type WordingChoice,
+  type WordingSplit,
+  wordingIndices,
+  wordingSplitOf,
+} from "./wordings.ts";
 
 export const TASK_NAMES = ["arithmetic", "long-arith", "units", "algebra", "logic", "code-trace"] as const;
 export type TaskName = (typeof TASK_NAMES)[number];
@@ -56,6 +70,26 @@ export interface DatasetOptions {
   maxDrawsPerRecord?: number;
   /** Difficulty options per task (each generator's `defaults` names the keys), e.g. {"code-trace": {maxLines: 4}}. */
   options?: Partial<Record<TaskName, Record<string, unknown>>>;
+  /** Question wordings: the generator's own ("default"), or the train / held-out part of its pool. */
+  wordings?: WordingChoice;
+  /** Share of each kind's wording pool held out (default 0.25). */
+  wordingHeldOut?: number;
+}
+
+/** The problem with its question written in template `index` of its kind's pool. */
+export function reword(problem: Problem, index: number, wordingHeldOut = DEFAULT_WORDING_HELDOUT): Problem {
+  const w = TASKS[problem.task as TaskName].wordings;
+  const kind = w.kindOf(problem.structured);
+  const template = w.pools[kind]?.[index];
+  if (template === undefined) throw new Error(`reword: ${problem.task} ${kind} has no wording ${index}`);
+  const split = wordingSplitOf(problem.task, w.pools, kind, index, wordingHeldOut);
+  return { ...problem, question: fill(template, w.slots(problem.structured)), wording: { kind, index, split } };
+}
+
+/** The wording indices of a problem's kind in one split. */
+export function wordingsFor(problem: Problem, split: WordingSplit, wordingHeldOut = DEFAULT_WORDING_HELDOUT): number[] {
+  const w = TASKS[problem.task as TaskName].wordings;
+  return wordingIndices(problem.task, w.pools, w.kindOf(problem.structured), split, wordingHeldOut);
 }
 
 /** Check a task's difficulty options against its generator's defaults: known keys, same value types. */
@@ -92,8 +126,13 @@ export function generateProblems(opts: DatasetOptions): Problem[] {
   if (!(testFraction > 0 && testFraction < 1)) {
     throw new Error(`generateDataset: testFraction must be in (0, 1), got ${testFraction}`);
   }
+  const wordings = opts.wordings ?? "default";
+  if (!WORDING_CHOICES.includes(wordings))
+    throw new Error(`generateDataset: wordings must be one of ${WORDING_CHOICES.join(", ")}, got "${wordings}"`);
   // One stream per task, so adding a task to the mix does not change the others' draws.
   const rngs = tasks.map((t) => new Rng(deriveSeed(seed, "tasks", t)));
+  // Wording picks have streams of their own, so they never change which problems are drawn.
+  const wordingRngs = tasks.map((t) => new Rng(deriveSeed(seed, "wordings", t)));
   const seen = new Set<string>();
   const out: Problem[] = [];
   const maxDraws = Math.max(1000, n * (opts.maxDrawsPerRecord ?? 200));
@@ -110,7 +149,11 @@ export function generateProblems(opts: DatasetOptions): Problem[] {
     const key = `${task}\u0000${problem.canonical}`;
     if (splitOf(problem, testFraction) !== split || seen.has(key)) continue;
     seen.add(key);
-    out.push(problem);
+    if (wordings === "default") out.push(problem);
+    else {
+      const choices = wordingsFor(problem, wordings, opts.wordingHeldOut);
+      out.push(reword(problem, wordingRngs[k]!.pick(choices), opts.wordingHeldOut));
+    }
   }
   return out;
 }
@@ -124,7 +167,17 @@ export function generateProblems(opts: DatasetOptions): Problem[] {
 export function datasetRecord(problem: Problem, opts: Pick<DatasetOptions, "split" | "seed">, i: number): CoTRecord {
   const id = `${problem.task}-${opts.split}-${opts.seed}-${i}`;
   const structured = JSON.stringify(problem.structured);
-  const meta = { task: problem.task, split: opts.split, id, structured, canonical: problem.canonical };
+  const meta: Record<string, string | number | boolean | null> = {
+    task: problem.task,
+    split: opts.split,
+    id,
+    structured,
+    canonical: problem.canonical,
+  };
+  if (problem.wording) {
+    meta["wording"] = `${problem.wording.kind}/${problem.wording.index}`;
+    meta["wording_split"] = problem.wording.split;
+  }
   return { ...toRecord(problem), meta };
 }
 
@@ -161,3 +214,4 @@ export function generateDataset(opts: DatasetOptions): CoTRecord[] {
 
 export type { Problem, StepVerdict, TaskGenerator } from "./types.ts";
 export { ANSWER_LINE, ANSWER_PREFIX, answerLine, renderTarget, splitSteps, toRecord } from "./types.ts";
+export { DEFAULT_WORDING_HELDOUT, WORDING_CHOICES, type WordingChoice, type WordingSplit } from "./wordings.ts";

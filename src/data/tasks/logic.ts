@@ -318,6 +318,38 @@ function randomBool(rng: Rng, depth: number, allowNot = true): BoolExpr {
   return { kind, l: randomBool(rng, rng.int(0, depth - 1)), r: randomBool(rng, depth - 1) };
 }
 
+/** Surface forms of an ordering puzzle and a boolean expression (wordings.ts); 0 is the default. */
+export const LOGIC_WORDINGS = {
+  ordering: [
+    "{facts} Who is the {ask}?",
+    "Who is the {ask}? {facts}",
+    "{facts} Which person is the {ask}?",
+    "Find the {ask} person. {facts}",
+    "{facts} Name the {ask}.",
+    "Facts: {facts} Question: who is the {ask}?",
+    "Work out who is the {ask}. {facts}",
+    "{facts} Who is the {ask}",
+    "Read the facts and say who is the {ask}: {facts}",
+    "{facts} What is the name of the {ask} person?",
+    "Solve this puzzle. {facts} Who is the {ask}?",
+  ],
+  boolean: [
+    "Evaluate: {expr}",
+    "What is {expr}?",
+    "Find the value of {expr}.",
+    "Is {expr} True or False?",
+    "Work out {expr}",
+    "Compute the truth value of {expr}.",
+    "{expr} = ?",
+    "Evaluate the boolean expression {expr}",
+    "Determine whether {expr} is True or False.",
+    "Simplify {expr} to True or False.",
+  ],
+} as const;
+
+const factsText = (s: Ordering) =>
+  s.facts.map((f) => `${showRel([s.order[f.pair]!, s.order[f.pair + 1]!], f.shorter)}.`).join(" ");
+
 export const logic: TaskGenerator<LogicStructured, LogicOptions> = {
   name: "logic",
   description: "Ordering puzzles (elimination or transitivity) and boolean expression evaluation",
@@ -346,7 +378,7 @@ export const logic: TaskGenerator<LogicStructured, LogicOptions> = {
     const order = rng.shuffle([...PEOPLE]).slice(0, n);
     const facts = rng.shuffle(Array.from({ length: n - 1 }, (_, pair) => ({ pair, shorter: rng.int(0, 1) === 1 })));
     const s = { kind, order, facts, ask: rng.pick(["tallest", "shortest"] as const) };
-    const text = facts.map((f) => `${showRel([order[f.pair]!, order[f.pair + 1]!], f.shorter)}.`).join(" ");
+    const text = factsText(s);
     return {
       task: "logic",
       question: `${text} Who is the ${s.ask}?`,
@@ -355,6 +387,12 @@ export const logic: TaskGenerator<LogicStructured, LogicOptions> = {
       structured: s,
       canonical: JSON.stringify([kind, order, facts, s.ask]),
     };
+  },
+  wordings: {
+    pools: LOGIC_WORDINGS,
+    kindOf: (s) => s.kind,
+    slots: (s): Record<string, string> =>
+      s.kind === "boolean" ? { expr: s.expr } : { facts: factsText(s), ask: s.ask },
   },
   checkAnswer: checkFinalAnswer,
   checkSteps(problem, steps) {

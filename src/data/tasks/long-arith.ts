@@ -153,6 +153,34 @@ function checkMultiplication(a: string, b: string, steps: string[]): Err[] {
   return [];
 }
 
+/** Surface forms of a sum and a product (wordings.ts); 0 is the default. */
+export const LONG_ARITH_WORDINGS = {
+  add: [
+    "What is {a} + {b}?",
+    "Add {a} and {b}.",
+    "Find the sum of {a} and {b}.",
+    "Compute {a} + {b}",
+    "Work out {a} plus {b}.",
+    "{a} + {b} = ?",
+    "What is the total of {a} and {b}?",
+    "Calculate {a} + {b}.",
+    "Solve: {a} + {b}",
+    "What do you get when you add {b} to {a}?",
+  ],
+  mul: [
+    "What is {a} * {b}?",
+    "Multiply {a} by {b}.",
+    "Find the product of {a} and {b}.",
+    "Compute {a} * {b}",
+    "Work out {a} times {b}.",
+    "{a} * {b} = ?",
+    "What is {a} multiplied by {b}?",
+    "Calculate {a} * {b}.",
+    "Solve: {a} * {b}",
+    "What do you get when you multiply {a} by {b}?",
+  ],
+} as const;
+
 export const longArith: TaskGenerator<LongArithStructured, LongArithOptions> = {
   name: "long-arith",
   description: "Long addition (column by column with carries) and multiplication (partial products)",
@@ -173,6 +201,11 @@ export const longArith: TaskGenerator<LongArithStructured, LongArithOptions> = {
       structured: { op, a, b },
       canonical: JSON.stringify([op, a, b]),
     };
+  },
+  wordings: {
+    pools: LONG_ARITH_WORDINGS,
+    kindOf: (s) => (s.op === "+" ? "add" : "mul"),
+    slots: (s) => ({ a: s.a, b: s.b }),
   },
   checkAnswer: checkFinalAnswer,
   checkSteps(problem: Problem<LongArithStructured>, steps) {

@@ -22,6 +22,7 @@
 import type { Rng } from "../../engine/rng.ts";
 import { answersMatch } from "../answer/index.ts";
 import type { CoTRecord } from "../records.ts";
+import type { Wordings, WordingTag } from "./wordings.ts";
 
 /** The fixed answer line appended to a chain when rendering a target: `#### <answer>`. */
 export const ANSWER_LINE = "#### {answer}";
@@ -43,6 +44,8 @@ export interface Problem<S = unknown> {
   structured: S;
   /** Canonical key of the problem (task + numbers + template, no surface names); equal keys = same problem. */
   canonical: string;
+  /** Set only when the question was drawn from the wording pool (wordings.ts). */
+  wording?: WordingTag;
 }
 
 /** The verdict on a chain: valid iff every step checks out and the chain reaches the answer. */
@@ -61,6 +64,8 @@ export interface TaskGenerator<S = unknown, O extends object = object> {
   /** Difficulty options (number ranges, step counts) and their defaults. */
   defaults: O;
   generate(rng: Rng, opts?: Partial<O>): Problem<S>;
+  /** The question's surface forms per problem kind (wordings.ts); template 0 is what `generate` writes. */
+  wordings: Wordings<S>;
   checkAnswer(problem: Problem<S>, answer: string): boolean;
   checkSteps(problem: Problem<S>, steps: string[]): StepVerdict;
 }

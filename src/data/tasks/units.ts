@@ -103,6 +103,22 @@ function render(s: UnitsStructured): { question: string; steps: string[]; result
   return { question, steps, results, factors };
 }
 
+const UNIT_FORMS = [
+  "What is {q} {from} in {to}?",
+  "Express {q} {from} in {to}.",
+  "{q} {from} is how many {to}?",
+  "Work out {q} {from} in {to}",
+  "Change {q} {from} into {to}.",
+  "Find the number of {to} in {q} {from}.",
+  "Solve: convert {q} {from} into {to}",
+  "How many {to} make {q} {from}?",
+];
+/** Surface forms of a conversion to a smaller ("down") or larger ("up") unit (wordings.ts); 0 is the default. */
+export const UNITS_WORDINGS = {
+  down: ["How many {to} are there in {q} {from}?", "Convert {q} {from} to {to}.", ...UNIT_FORMS],
+  up: ["Convert {q} {from} to {to}.", "How many {to} are there in {q} {from}?", ...UNIT_FORMS],
+} as const;
+
 export const units: TaskGenerator<UnitsStructured, UnitsOptions> = {
   name: "units",
   description: "Unit conversion chains over length, time, mass and volume ladders",
@@ -132,6 +148,11 @@ export const units: TaskGenerator<UnitsStructured, UnitsOptions> = {
         canonical: JSON.stringify([ladder, from, to, quantity]),
       };
     }
+  },
+  wordings: {
+    pools: UNITS_WORDINGS,
+    kindOf: (s) => (s.to > s.from ? "down" : "up"),
+    slots: (s) => ({ q: String(s.quantity), from: LADDERS[s.ladder][s.from]!.unit, to: LADDERS[s.ladder][s.to]!.unit }),
   },
   checkAnswer: checkFinalAnswer,
   checkSteps(problem, steps) {

@@ -1,0 +1,448 @@
+/**
+ * `stepwise experiment generalization`: does chain of thought learnt by instruction tuning
+ * survive a question asked differently, and reach a task family it never trained on?
+ *
+ * One base, three fine-tunings on the same problems, the same number of steps and the same
+ * data order, differing only in how the questions are written:
+ *   single   each generator's one wording per problem kind (what the demo trains on);
+ *   pool     the training part of the wording pool (src/data/tasks/wordings.ts);
+ *   mixed    the pool, plus questions wrapped in instruction phrasings, real instruction data
+ *            (Alpaca) at a fixed share, and a mixture of direct and step-by-step targets.
+ * Each fine-tuned model answers the same held-out problems (the problem split's test side),
+ * greedily with the zero-shot CoT prompt, written four ways:
+ *   (i)   in the wordings it trained on (single: the default; pool and mixed: the pool's
+ *         training wordings), and for reference in the other of those two;
+ *   (ii)  in the held-out wordings, which no fine-tuning ever saw;
+ *   (iii) a held-out task family none of them fine-tuned on, zero-shot, with its chance level;
+ *   (iv)  any extra record files given with `--also`.
+ * Writes DIR/{single,pool,mixed}/ (sft runs: final/, metrics, and one eval/<set>/ per set),
+ * DIR/data/, DIR/summary.json (src/runs/, kind "experiment") and DIR/report.html.
+ * Resumable: a finished fine-tune or evaluation is reused; a stopped fine-tune resumes.
+ */
+import { mkdir, rename, rm } from "node:fs/promises";
+import { basename, join } from "node:path";
+import type { DataFileConfig } from "../config/blocks.ts";
+import { COT_PHRASINGS } from "../data/format.ts";
+import type { CoTRecord, InstructionRecord } from "../data/records.ts";
+import { generateDataset, problemFromRecord, type TaskName } from "../data/tasks/index.ts";
+import { writeJsonlAtomic } from "../data/writers.ts";
+import { readRows } from "../demo/stages.ts";
+import { initEngine } from "../engine/device.ts";
+import { pathExists, writeTextAtomic } from "../engine/files.ts";
+import { disposeTree } from "../engine/memory.ts";
+import { writeEvalOutputs } from "../eval/report.ts";
+import { evaluate } from "../eval/run.ts";
+import type { EvalExample } from "../eval/score.ts";
+import { loadModel, saveModel } from "../model/checkpoint.ts";
+import { releaseCompiled } from "../model/generate.ts";
+import { createModel } from "../model/model.ts";
+import { EXAMPLES_FILE, FINAL_DIR, SUMMARY_FILE } from "../runs/layout.ts";
+import { openRun, readSummary } from "../runs/run.ts";
+import { Tokenizer } from "../tokenizer/tokenizer.ts";
+import { saveTokenizer, trainBpe } from "../tokenizer/train-bpe.ts";
+import { parseSftConfig } from "../train/config.ts";
+import { runSft } from "../train/sft.ts";
+import { readFiles } from "../train/sft-data.ts";
+import { renderGeneralizationReport } from "./generalization-report.ts";
+
+export const ARMS = ["single", "pool", "mixed"] as const;
+export type Arm = (typeof ARMS)[number];
+
+export interface GeneralizationSettings {
+  seed: number;
+  /** A model folder (config.json, weights, tokenizer), or a tiny model built from the seed (tests). */
+  base:
+    | { kind: "pretrained"; dir: string }
+    | { kind: "scratch"; vocabSize: number; hidden: number; layers: number; heads: number; intermediate: number };
+  /** Task families fine-tuned on. */
+  tasks: TaskName[];
+  /** The family none of them fine-tunes on, evaluated zero-shot. */
+  heldOutTask: TaskName;
+  taskOptions: Partial<Record<TaskName, Record<string, unknown>>>;
+  trainProblems: number;
+  /** Held-out problems per evaluation set. */
+  evalProblems: number;
+  /** "test": the figures reported; "validation": other held-out problems, for choosing settings. */
+  evalSet: "test" | "validation";
+  steps: number;
+  microBatch: number;
+  seqLen: number;
+  padMultiple: number;
+  lr: number;
+  warmupSteps: number;
+  minLr: number;
+  weightDecay: number;
+  /** The mixed arm: share of direct targets, of wrapped questions, of instruction examples. */
+  mixed: { directFraction: number; phrasingFraction: number; instructionFraction: number };
+  /** Instruction records for the mixed arm (alpaca layout). */
+  instructions: string;
+  maxNewTokens: number;
+  evalBatch: number;
+}
+
+/** `stepwise experiment generalization` defaults: sized for ≲ 20 min on 2 busy cores (README has the measured time). */
+export const GENERALIZATION_DEFAULTS: GeneralizationSettings = {
+  seed: 0,
+  base: { kind: "pretrained", dir: "assets/demo-base" },
+  tasks: ["algebra", "code-trace"],
+  heldOutTask: "logic",
+  taskOptions: { "code-trace": { maxLines: 4 } },
+  trainProblems: 640,
+  evalProblems: 40,
+  evalSet: "test",
+  steps: 40,
+  microBatch: 16,
+  seqLen: 128,
+  padMultiple: 16,
+  // The demo's peak, chosen there on validation problems; nothing here is tuned on the held-out pool.
+  lr: 1e-3,
+  warmupSteps: 5,
+  minLr: 5e-5,
+  weightDecay: 0.01,
+  mixed: { directFraction: 0.25, phrasingFraction: 0.5, instructionFraction: 0.15 },
+  instructions: "/work/shared/data/alpaca_sample.json",
+  maxNewTokens: 112,
+  evalBatch: 40,
+};
+
+/** Seconds-long settings for the end-to-end test: every stage runs, nothing is expected to be learnt. */
+export const GENERALIZATION_QUICK: GeneralizationSettings = {
+  ...GENERALIZATION_DEFAULTS,
+  base: { kind: "scratch", vocabSize: 400, hidden: 16, layers: 1, heads: 2, intermediate: 32 },
+  trainProblems: 24,
+  evalProblems: 4,
+  steps: 3,
+  microBatch: 4,
+  seqLen: 256,
+  warmupSteps: 1,
+  minLr: 0,
+  maxNewTokens: 12,
+  evalBatch: 8,
+};
+
+/** The evaluation sets: the same held-out problems in three wordings, the held-out family, and --also files. */
+export type EvalSetName = "default" | "pool" | "heldout" | "family" | `also-${number}`;
+
+export interface SetResult {
+  n: number;
+  accuracy: number;
+  step_validity: number;
+}
+
+export interface GeneralizationSummary {
+  settings: GeneralizationSettings;
+  also: string[];
+  /** Chance level of the held-out family (mean over its problems of 1 / number of possible answers). */
+  family_chance: number;
+  /** Per arm, per set. */
+  results: Record<Arm, Record<string, SetResult>>;
+  /** Per arm: (i) its trained wordings, (ii) held-out wordings, and the drop (i) − (ii), in points. */
+  headline: Record<Arm, { trained: number; heldout: number; drop_points: number; family: number }>;
+  seconds: Record<string, number>;
+}
+
+export class GeneralizationError extends Error {
+  override name = "GeneralizationError";
+}
+
+/** 1 / the number of possible answers of a problem of `task`, or null when the answer is open (a number). */
+export function chanceOf(record: CoTRecord): number | null {
+  const p = problemFromRecord(record);
+  if (!p) return null;
+  const s = p.structured as { kind?: string; order?: string[] };
+  if (p.task === "logic" && s.kind === "boolean") return 1 / 2;
+  if (p.task === "logic" && s.kind === "ordering" && s.order) return 1 / s.order.length;
+  return null;
+}
+
+/** Which wording set an arm trained on. */
+const trainedSet = (arm: Arm): EvalSetName => (arm === "single" ? "default" : "pool");
+
+export interface GeneralizationOptions {
+  out: string;
+  settings: GeneralizationSettings;
+  also?: string[];
+  log?: (line: string) => void;
+  stream?: NodeJS.WriteStream;
+}
+
+/** Run (or resume) the experiment. */
+export async function runGeneralization(
+  opts: GeneralizationOptions,
+): Promise<{ summary: GeneralizationSummary; reportPath: string }> {
+  const { out, settings: s } = opts;
+  const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const also = opts.also ?? [];
+  if (s.tasks.includes(s.heldOutTask))
+    throw new GeneralizationError(`experiment generalization: the held-out family ${s.heldOutTask} is also trained on`);
+  const run = await openRun({
+    dir: out,
+    kind: "experiment",
+    name: basename(out),
+    mode: "resume",
+    model: s.base.kind === "pretrained" ? s.base.dir : `scratch (initialised from seed ${s.seed})`,
+    data: [join(out, "data")],
+  });
+  if (run.alreadyFinished) {
+    // A finished experiment is never redone or rewritten: its summary is the answer.
+    log(`experiment generalization: ${out} is finished; reusing it`);
+    await run.close();
+    return { summary: run.alreadyFinished as unknown as GeneralizationSummary, reportPath: join(out, "report.html") };
+  }
+  try {
+    const summary = await stages(opts, s, also, log);
+    await run.finish("finished", {
+      figures: Object.fromEntries(
+        ARMS.flatMap((a) => [
+          [`${a}_trained`, summary.headline[a].trained],
+          [`${a}_heldout`, summary.headline[a].heldout],
+          [`${a}_family`, summary.headline[a].family],
+        ]),
+      ),
+      outputs: { report: "report.html", ...Object.fromEntries(ARMS.map((a) => [a, join(a, FINAL_DIR)])) },
+      extra: { experiment: "generalization", ...summary } as unknown as Record<string, unknown>,
+    });
+    return { summary, reportPath: join(out, "report.html") };
+  } catch (err) {
+    await run.finish("failed", { message: (err as Error).message });
+    throw err;
+  }
+}
+
+async function stages(
+  opts: GeneralizationOptions,
+  s: GeneralizationSettings,
+  also: string[],
+  log: (l: string) => void,
+): Promise<GeneralizationSummary> {
+  const { out } = opts;
+  const seconds: Record<string, number> = {};
+  const timed = async <T>(name: string, f: () => Promise<T>) => {
+    const t0 = performance.now();
+    const r = await f();
+    seconds[name] = (performance.now() - t0) / 1000;
+    return r;
+  };
+  await initEngine();
+  const dataDir = join(out, "data");
+  await mkdir(dataDir, { recursive: true });
+
+  // The base (one for all three arms) and its tokenizer.
+  const baseDir = s.base.kind === "pretrained" ? s.base.dir : join(out, "base");
+  const gen = { tasks: s.tasks, options: s.taskOptions };
+  if (s.base.kind === "scratch" && !(await pathExists(join(baseDir, "config.json")))) {
+    const texts = generateDataset({ ...gen, n: 200, seed: s.seed, split: "train", wordings: "train" }).map(
+      (r) => `Q: ${r.question}\nA: ${r.chain_of_thought}\n#### ${r.answer}`,
+    );
+    const tokDir = join(out, "base-tokenizer");
+    await rm(tokDir, { recursive: true, force: true });
+    await saveTokenizer(tokDir, trainBpe(texts, { vocabSize: s.base.vocabSize, splitDigits: true }));
+    const tok = await Tokenizer.fromDir(tokDir);
+    const b = s.base;
+    const model = createModel(
+      {
+        arch: "llama",
+        vocabSize: tok.vocabSize,
+        hiddenSize: b.hidden,
+        numLayers: b.layers,
+        numHeads: b.heads,
+        numKvHeads: b.heads,
+        intermediateSize: b.intermediate,
+        maxPositionEmbeddings: 2 * (s.seqLen + s.maxNewTokens),
+      },
+      tok,
+      { seed: s.seed },
+    );
+    const tmp = `${baseDir}.tmp`;
+    await rm(tmp, { recursive: true, force: true });
+    try {
+      await saveModel(tmp, model, { tokenizerFrom: tokDir });
+    } finally {
+      disposeTree(model.params);
+    }
+    await rm(baseDir, { recursive: true, force: true });
+    await rename(tmp, baseDir);
+  }
+  const tokenizer = await Tokenizer.fromDir(baseDir);
+  const fits = (prompt: string, target: string) =>
+    tokenizer.encode(prompt, { addSpecialTokens: true }).length +
+      tokenizer.encode(target, { addSpecialTokens: false }).length +
+      1 <=
+    s.seqLen + 1;
+  const longest = COT_PHRASINGS.reduce((a, b) => (b.length > a.length ? b : a));
+  // A problem is kept only if its longest training form fits, so every arm trains on the same problems.
+  const cotFits = (r: CoTRecord, wrap = "") =>
+    fits(`Q: ${wrap}${r.question.trim()}\nA: Let's think step by step.`, ` ${r.chain_of_thought}\n#### ${r.answer}`);
+
+  const files = {
+    single: join(dataDir, "train-single.jsonl"),
+    pool: join(dataDir, "train-pool.jsonl"),
+    instructions: join(dataDir, "instructions.jsonl"),
+    sets: {} as Record<string, string>,
+  };
+  const evalSets: EvalSetName[] = ["default", "pool", "heldout", "family", ...also.map((_, i) => `also-${i}` as const)];
+  for (const name of ["default", "pool", "heldout", "family"]) files.sets[name] = join(dataDir, `eval-${name}.jsonl`);
+  also.forEach((p, i) => {
+    files.sets[`also-${i}`] = p;
+  });
+  if (!(await pathExists(files.sets["family"]!))) {
+    await timed("data", async () => {
+      const n = s.trainProblems;
+      const single = generateDataset({ ...gen, n: 4 * n, seed: s.seed, split: "train" });
+      const pool = generateDataset({ ...gen, n: 4 * n, seed: s.seed, split: "train", wordings: "train" });
+      const keep = single.flatMap((r, i) => (cotFits(r) && cotFits(pool[i]!, `${longest} `) ? [i] : []));
+      if (keep.length < n)
+        throw new GeneralizationError(
+          `experiment generalization: only ${keep.length} of ${4 * n} training problems fit in seqLen ${s.seqLen}; ` +
+            "raise seqLen or lower trainProblems",
+        );
+      await writeJsonlAtomic(
+        files.single,
+        keep.slice(0, n).map((i) => single[i]!),
+      );
+      await writeJsonlAtomic(
+        files.pool,
+        keep.slice(0, n).map((i) => pool[i]!),
+      );
+      // Held-out problems (the problem split's test side), the same ones in each wording.
+      const seed = s.evalSet === "test" ? s.seed + 1 : s.seed + 2;
+      const m = 3 * s.evalProblems;
+      const worded = (wordings: "default" | "train" | "heldout", tasks = s.tasks) =>
+        generateDataset({ tasks, options: s.taskOptions, n: m, seed, split: "test", wordings });
+      let d = worded("default");
+      let p = worded("train");
+      let h = worded("heldout");
+      if (s.evalSet === "validation") {
+        // None of the test problems.
+        const test = new Set(
+          generateDataset({ ...gen, n: m, seed: s.seed + 1, split: "test" }).map((r) => String(r.meta?.canonical)),
+        );
+        const ok = d.map((r) => !test.has(String(r.meta?.canonical)));
+        const keepOk = (xs: CoTRecord[]) => xs.filter((_, i) => ok[i]);
+        [d, p, h] = [keepOk(d), keepOk(p), keepOk(h)];
+      }
+      const idx = d.flatMap((r, i) => (cotFits(r) && cotFits(p[i]!) && cotFits(h[i]!) ? [i] : []));
+      const pick = (xs: CoTRecord[]) => idx.slice(0, s.evalProblems).map((i) => xs[i]!);
+      await writeJsonlAtomic(files.sets["default"]!, pick(d));
+      await writeJsonlAtomic(files.sets["pool"]!, pick(p));
+      await writeJsonlAtomic(files.sets["heldout"]!, pick(h));
+      const inst = (await readFiles([{ path: s.instructions, format: "alpaca" }], "instruction")).filter((r) =>
+        fits(`Q: ${r.input ? `${r.instruction}\n\n${r.input}` : r.instruction}\nA:`, ` ${r.output}`),
+      );
+      await writeJsonlAtomic(files.instructions, inst as unknown as InstructionRecord[]);
+      log(`  data: ${n} training problems, ${Math.min(idx.length, s.evalProblems)} held-out per set`);
+      log(`  data: ${inst.length} instruction records of ${s.instructions} fit in ${s.seqLen} tokens`);
+      const family = generateDataset({
+        tasks: [s.heldOutTask],
+        options: s.taskOptions,
+        n: 3 * s.evalProblems,
+        seed,
+        split: "test",
+      }).filter((r) => cotFits(r));
+      await writeJsonlAtomic(files.sets["family"]!, family.slice(0, s.evalProblems));
+    });
+  }
+
+  // Fine-tune the three arms.
+  for (const arm of ARMS) {
+    const runDir = join(out, arm);
+    if ((await readSummary(runDir))?.status === "finished") {
+      log(`fine-tune ${arm}: reusing ${runDir}`);
+      continue;
+    }
+    log(`fine-tune ${arm}: ${s.steps} steps of ${s.microBatch}`);
+    const instructionFiles: DataFileConfig[] = [{ path: files.instructions, format: "alpaca" }];
+    const config = parseSftConfig(
+      {
+        name: arm,
+        out: runDir,
+        model: baseDir,
+        data: {
+          train: { files: [{ path: arm === "single" ? files.single : files.pool, format: "cot" }] },
+          eval: { files: [{ path: files.sets["default"]!, format: "cot" }] },
+          template: "qa",
+          ...(arm === "mixed"
+            ? {
+                directFraction: s.mixed.directFraction,
+                phrasings: true,
+                phrasingFraction: s.mixed.phrasingFraction,
+                instructions: instructionFiles,
+                instructionFraction: s.mixed.instructionFraction,
+              }
+            : {}),
+        },
+        batch: { microBatch: s.microBatch, seqLen: s.seqLen, padMultiple: s.padMultiple },
+        optim: { lr: s.lr, weightDecay: s.weightDecay, clip: 1 },
+        schedule: { kind: "cosine", warmupSteps: s.warmupSteps, minLr: s.minLr },
+        steps: s.steps,
+        eval: { every: s.steps, n: 0 },
+        checkpoint: { every: Math.max(1, Math.round(s.steps / 3)), keep: 1 },
+        seed: s.seed,
+        logEvery: Math.max(1, Math.round(s.steps / 10)),
+      },
+      `experiment generalization ${arm}`,
+    );
+    const res = await timed(`train-${arm}`, () =>
+      runSft(config, { resume: true, ...(opts.stream ? { stream: opts.stream } : {}) }),
+    );
+    if (res.status.kind !== "done")
+      throw new GeneralizationError(`experiment generalization: fine-tuning ${arm} stopped: ${res.status.message}`);
+  }
+
+  // Evaluate every arm on every set.
+  const results = {} as Record<Arm, Record<string, SetResult>>;
+  const family = await readRows<CoTRecord>(files.sets["family"]!);
+  const chances = family.map(chanceOf).filter((c): c is number => c !== null);
+  const familyChance = chances.length ? chances.reduce((a, b) => a + b, 0) / chances.length : 0;
+  for (const arm of ARMS) {
+    results[arm] = {};
+    const model = await loadModel(join(out, arm, FINAL_DIR));
+    try {
+      // Each arm: its own training wordings, the held-out wordings, the family, the --also files.
+      for (const set of evalSets.filter((x) => x !== (arm === "single" ? "pool" : "default"))) {
+        const dir = join(out, arm, "eval", set);
+        if (!(await pathExists(join(dir, SUMMARY_FILE)))) {
+          const records = await readRows<CoTRecord>(files.sets[set]!);
+          log(`evaluate ${arm} on ${set}: ${records.length} problems, greedy`);
+          const res = await timed(`eval-${arm}-${set}`, () =>
+            evaluate({
+              model,
+              tokenizer,
+              records,
+              problems: records.map((r) => problemFromRecord(r) ?? undefined),
+              prompting: "zero-cot",
+              maxNewTokens: s.maxNewTokens,
+              batchSize: s.evalBatch,
+              seed: s.seed,
+            }),
+          );
+          const tmp = `${dir}.tmp`;
+          await rm(tmp, { recursive: true, force: true });
+          await writeEvalOutputs(tmp, res);
+          await rm(dir, { recursive: true, force: true });
+          await rename(tmp, dir);
+        }
+        const examples = await readRows<EvalExample>(join(dir, EXAMPLES_FILE));
+        const n = examples.length;
+        results[arm][set] = {
+          n,
+          accuracy: n ? examples.filter((e) => e.correct_strict).length / n : 0,
+          step_validity: n ? examples.filter((e) => e.steps.valid).length / n : 0,
+        };
+      }
+    } finally {
+      disposeTree(model.params);
+      releaseCompiled(model.config);
+    }
+  }
+  const headline = Object.fromEntries(
+    ARMS.map((a) => {
+      const trained = results[a][trainedSet(a)]!.accuracy;
+      const heldout = results[a]["heldout"]!.accuracy;
+      return [a, { trained, heldout, drop_points: 100 * (trained - heldout), family: results[a]["family"]!.accuracy }];
+    }),
+  ) as GeneralizationSummary["headline"];
+  const summary: GeneralizationSummary = { settings: s, also, family_chance: familyChance, results, headline, seconds };
+  await writeTextAtomic(join(out, "report.html"), renderGeneralizationReport(summary));
+  return summary;
+}
