@@ -8,6 +8,7 @@ import { evalBench } from "./eval.ts";
 import { familyStep } from "./family-step.ts";
 import { generateBench } from "./generate.ts";
 import { matmul } from "./matmul.ts";
+import { rlStep } from "./rl-step.ts";
 import { serveBench } from "./serve.ts";
 import { sftMemory } from "./sft-memory.ts";
 import { sftStep } from "./sft-step.ts";
@@ -24,4 +25,5 @@ export const BENCHES: { readonly [name: string]: Bench } = {
   dashboard: dashboardBench,
   family_step: familyStep,
   serve: serveBench,
+  rl_step: rlStep,
 };

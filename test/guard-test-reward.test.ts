@@ -23,7 +23,7 @@ import { RewardHoleError } from "../src/guard/preflight.ts";
 import { formatTestReward, testReward } from "../src/guard/test-reward.ts";
 import { parseRlConfig } from "../src/rl/config.ts";
 import { runRl } from "../src/rl/grpo.ts";
-import { parseRewardSpec, type RewardFn, type RewardInput, scoreRewards } from "../src/rl/rewards.ts";
+import { parseRewardSpec, type RewardFn, type RewardInput, scoreBuiltinRewards } from "../src/rl/rewards.ts";
 import { writeTinyEvalModel } from "./tiny.ts";
 
 /** The spec the README recommends. */
@@ -51,7 +51,7 @@ const one = (
   spec: string,
   record: CoTRecord,
   c: Pick<RewardInput, "completion" | "finishReason" | "completionTokens">,
-) => scoreRewards(parseRewardSpec(spec), [{ record, prompt: "", ...c }]).byName;
+) => scoreBuiltinRewards(parseRewardSpec(spec), [{ record, prompt: "", ...c }]).byName;
 
 describe("exploit builders", () => {
   for (const record of [algebra, logic]) {

@@ -27,35 +27,35 @@ describe("reward specs", () => {
     assert.throws(() => parseRewardSpec("correct:x"), /weight of "correct" is "x"/);
     assert.throws(() => parseRewardSpec("correct,correct"), /appears twice/);
   });
-  test("correct, format and the weighted total", () => {
+  test("correct, format and the weighted total", async () => {
     // The third has the right answer line but text after it: strict correct needs the answer line last.
     const batch = [item(" 2 + 3 = 5.\n#### 5"), item(" 2 + 3 = 6.\n#### 6"), item(" 2 + 3 = 5.\n#### 5\nmore text")];
-    const s = scoreRewards(parseRewardSpec("correct:1,format:0.5"), batch);
+    const s = await scoreRewards(parseRewardSpec("correct:1,format:0.5"), batch);
     assert.deepEqual(s.byName.correct, [1, 0, 0]);
     assert.deepEqual(s.byName.format, [1, 1, 0]);
     assert.deepEqual(s.totals, [1.5, 0.5, 0]);
   });
-  test("null means does not apply: left out of the sum and of the stats, not counted as 0", () => {
+  test("null means does not apply: left out of the sum and of the stats, not counted as 0", async () => {
     // repetition needs at least n = 3 words: "#### 5" has 2 → null
     const batch = [item("2+3=5\n####5"), item("a b a b a b\n#### 5")]; // the first has 2 words
-    const s = scoreRewards(parseRewardSpec("repetition:1,correct:1"), batch);
+    const s = await scoreRewards(parseRewardSpec("repetition:1,correct:1"), batch);
     assert.equal(s.byName.repetition![0], null);
     assert.ok((s.byName.repetition![1] as number) < 0);
     assert.equal(s.totals[0], 1); // correct only
     assert.deepEqual(rewardStats([null, 2, 4]), { mean: 3, std: 1 });
     assert.equal(rewardStats([null, null]), null);
   });
-  test("overlong: DAPO's soft punishment, 0 → linear → −1", () => {
+  test("overlong: DAPO's soft punishment, 0 → linear → −1", async () => {
     const opts = { maxNewTokens: 100, overlongBuffer: 20, ngram: 3 };
-    const s = scoreRewards(
+    const s = await scoreRewards(
       parseRewardSpec("overlong"),
       [item("x", 80), item("x", 90), item("x", 100), item("x", 101)],
       opts,
     );
     assert.deepEqual(s.byName.overlong, [0, -0.5, -1, -1]);
   });
-  test("steps: no credit for a chain without steps", () => {
-    const s = scoreRewards(parseRewardSpec("steps"), [item("#### 5")]);
+  test("steps: no credit for a chain without steps", async () => {
+    const s = await scoreRewards(parseRewardSpec("steps"), [item("#### 5")]);
     assert.deepEqual(s.byName.steps, [null]); // no meta.task: no checker applies
   });
 });

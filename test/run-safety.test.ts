@@ -11,12 +11,12 @@
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { createHash } from "node:crypto";
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { stringify } from "yaml";
+import { exists, exit, finalWeights, hashTree, range, steps, waitForCheckpoint } from "./run-helpers.ts";
 
 const BIN = join(import.meta.dirname, "..", "bin", "stepwise.js");
 const STEPS = 24;
@@ -38,62 +38,11 @@ const CONFIG = {
   seed: 3,
 };
 
-type Exit = { code: number | null; signal: NodeJS.Signals | null; stderr: string };
-
 function sft(out: string, extra: string[] = []): ChildProcess {
   return spawn(process.execPath, [BIN, "sft", "--config", join(dir, "tiny.yaml"), "--set", `out=${out}`, ...extra], {
     stdio: ["ignore", "ignore", "pipe"],
   });
 }
-
-function exit(child: ChildProcess): Promise<Exit> {
-  let stderr = "";
-  child.stderr?.on("data", (d: Buffer) => {
-    stderr += d.toString();
-  });
-  return new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal, stderr })));
-}
-
-const exists = (p: string) =>
-  stat(p).then(
-    () => true,
-    () => false,
-  );
-
-/** Wait until the run has written checkpoint step-n (complete: its state.json is the last file). */
-async function waitForCheckpoint(run: string, n: number, child: ChildProcess): Promise<void> {
-  for (;;) {
-    if (await exists(join(run, "checkpoints", `step-${n}`, "state.json"))) return;
-    if (child.exitCode !== null || child.signalCode !== null) assert.fail(`the run ended before step-${n}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-/** sha256 of every file under `root`, keyed by relative path. */
-async function hashTree(root: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const e of await readdir(root, { recursive: true, withFileTypes: true })) {
-    if (!e.isFile()) continue;
-    const p = join(e.parentPath, e.name);
-    out[relative(root, p)] = createHash("sha256")
-      .update(await readFile(p))
-      .digest("hex");
-  }
-  return out;
-}
-
-async function steps(run: string, file: string): Promise<number[]> {
-  const text = await readFile(join(run, file), "utf8");
-  return text
-    .trim()
-    .split("\n")
-    .filter((l) => l)
-    .map((l) => (JSON.parse(l) as { step: number }).step);
-}
-
-const finalWeights = (run: string) => readFile(join(run, "final", "model.safetensors"));
-const range = (from: number, to: number, by = 1) =>
-  Array.from({ length: Math.floor((to - from) / by) + 1 }, (_, i) => from + i * by);
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), "stepwise-safety-"));

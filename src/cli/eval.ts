@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { dashboardHint } from "../dashboard/hint.ts";
 import { ADAPTERS, SOURCE_FORMATS, type SourceFormat } from "../data/adapters.ts";
-import { formatLocation } from "../data/errors.ts";
+import { formatLocation, type Location } from "../data/errors.ts";
 import { STEP_BY_STEP_TRIGGER } from "../data/format.ts";
 import { readRecords } from "../data/readers.ts";
 import type { CoTRecord } from "../data/records.ts";
@@ -13,9 +13,12 @@ import { disposeTree } from "../engine/memory.ts";
 import { compareRuns, comparisonTable } from "../eval/compare.ts";
 import { EVAL_MODES, type EvalMode, PROMPTING_KINDS, type PromptingKind } from "../eval/prompting.ts";
 import { reportTable, summarize, writeEvalOutputs } from "../eval/report.ts";
-import { evaluate } from "../eval/run.ts";
+import { type EvaluateOptions, evaluate } from "../eval/run.ts";
 import { scoreOutput } from "../eval/score.ts";
+import { parseSelect, type Selection, selectionTable } from "../eval/select.ts";
+import { evaluateWithSelection } from "../eval/select-run.ts";
 import { loadModel } from "../model/checkpoint.ts";
+import { releaseVerifiers } from "../prefs/verifier.ts";
 import { OpenAIClient } from "../teacher/client.ts";
 import { evaluateEndpoint } from "../teacher/endpoint-eval.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
@@ -39,6 +42,7 @@ interface EvalFlags {
   pool?: string;
   chat?: boolean;
   samples: string;
+  select?: string;
   temperature?: string;
   topP: string;
   maxNewTokens: string;
@@ -59,7 +63,7 @@ function checkFormat(format: string): SourceFormat {
 
 /** CoT records of a JSONL/JSON/CSV/Parquet file in `format` (read through the data adapters); errors name file:line. */
 export async function readCoTRecords(path: string, format: SourceFormat = "cot"): Promise<CoTRecord[]> {
-  return (await readRows(path, format, false)).map((r) => r.record);
+  return (await readRecordsWith(path, format)).map((r) => r.record);
 }
 
 /** Records with the `output` a model gave elsewhere (`--predictions`): the record's fields (in `format`) plus `output`. */
@@ -67,16 +71,32 @@ export async function readPredictions(
   path: string,
   format: SourceFormat = "cot",
 ): Promise<{ record: CoTRecord; output: string }[]> {
-  return readRows(path, format, true);
+  return (await readRecordsWith(path, format, { field: "output", what: "the model's output" })).map((r) => ({
+    record: r.record,
+    output: r.text,
+  }));
 }
 
-async function readRows(
+/** One row of `readRecordsWith`: the adapted record, the extra text field, the row as read and where. */
+export interface RecordWithText {
+  record: CoTRecord;
+  text: string;
+  row: unknown;
+  loc: Location;
+}
+
+/**
+ * Every row of `path` as a CoT record (in `format`) plus, with `extra`, the string field
+ * `extra.field` (required; "" without `extra`). Errors name `command:` and file:line.
+ */
+export async function readRecordsWith(
   path: string,
   format: SourceFormat,
-  withOutput: boolean,
-): Promise<{ record: CoTRecord; output: string }[]> {
+  extra?: { field: string; what: string },
+  command = "eval",
+): Promise<RecordWithText[]> {
   const adapter = ADAPTERS[format];
-  const out: { record: CoTRecord; output: string }[] = [];
+  const out: RecordWithText[] = [];
   for await (const r of readRecords(path)) {
     if (!r.ok) throw r.error;
     let record: CoTRecord;
@@ -86,14 +106,16 @@ async function readRows(
       const msg = err instanceof Error ? err.message : String(err);
       const where = formatLocation(r.loc);
       throw new Error(
-        `eval: ${msg.includes(where) ? msg : `${where}: ${msg}`} (expected a ${format} row: ${adapter.description})`,
+        `${command}: ${msg.includes(where) ? msg : `${where}: ${msg}`} (expected a ${format} row: ${adapter.description})`,
       );
     }
-    const output = (r.value as { output?: unknown } | null)?.output;
-    if (withOutput && typeof output !== "string") {
-      throw new Error(`eval: ${formatLocation(r.loc)}: field "output": expected the model's output as a string`);
+    const text = extra ? (r.value as Record<string, unknown> | null)?.[extra.field] : "";
+    if (typeof text !== "string") {
+      throw new Error(
+        `${command}: ${formatLocation(r.loc)}: field "${extra!.field}": expected ${extra!.what} as a string, got ${text === undefined ? "no such field" : typeof text}`,
+      );
     }
-    out.push({ record, output: typeof output === "string" ? output : "" });
+    out.push({ record, text, row: r.value, loc: r.loc });
   }
   return out;
 }
@@ -120,11 +142,13 @@ function promptingOf(flags: EvalFlags): PromptingKind {
 
 /**
  * `stepwise eval --model DIR (--data FILE --format F | --task NAME --n N --seed S) [--mode cot|direct|fewshot]
- *  [--shots K] [--samples K --temperature T] [--chat] [--max-new-tokens N] [--batch B] --out DIR [--json]`:
+ *  [--shots K] [--samples K --temperature T [--select majority|rm:DIR|prm:DIR|weighted:DIR]] [--chat] [--max-new-tokens N] [--batch B] --out DIR [--json]`:
  * answer accuracy (strict and flexible extraction), step validity, BLEU/ROUGE of the chains against the
  * reference chains, and with --samples K > 1 maj@K and pass@K; writes examples.jsonl, summary.json and
  * summary.md. `stepwise eval --predictions FILE --format F --out DIR` scores outputs produced elsewhere the
- * same way. `stepwise eval compare RUN_A RUN_B` compares two such folders (paired bootstrap).
+ * same way. With --select, a greedy pass and K samples side by side, and the answer picked by majority,
+ * best-of-K by a reward model, or a verifier-weighted majority (eval/select.ts, eval/select-run.ts).
+ * `stepwise eval compare RUN_A RUN_B` compares two such folders (paired bootstrap).
  * Old aliases: --prompting zero|zero-cot|few-cot for --mode.
  */
 export function registerEval(program: Command): void {
@@ -156,6 +180,11 @@ export function registerEval(program: Command): void {
     .option("--pool <file>", "exemplar pool for fewshot, in --format (default: the train split of --task, else --data)")
     .option("--chat", "render prompts with the tokenizer's chat template")
     .option("--samples <k>", "sampled chains per problem; k > 1 reports maj@k (self-consistency) and pass@k", "1")
+    .option(
+      "--select <how>",
+      "with --samples K > 1: also run greedy and pick one answer of the K by majority, rm:DIR / prm:DIR[@min|@prod] " +
+        "(best-of-K by a reward model; DIR1+DIR2 an ensemble) or weighted:DIR (verifier-weighted majority)",
+    )
     .option("--temperature <t>", "sampling temperature (default 0.7 with --samples > 1, else greedy)")
     .option("--top-p <p>", "nucleus sampling mass", "1")
     .option("--max-new-tokens <n>", "tokens to generate at most per problem", "128")
@@ -167,6 +196,13 @@ export function registerEval(program: Command): void {
         throw new Error(`eval: unexpected argument "${cmd.args[0]}" (the only sub-command is "compare")`);
       }
       const format = checkFormat(flags.format);
+      const selection: Selection | undefined = flags.select === undefined ? undefined : parseSelect(flags.select);
+      if (selection && (flags.predictions !== undefined || flags.endpoint !== undefined)) {
+        throw new Error("eval: --select runs a local --model (not --predictions or --endpoint)");
+      }
+      if (selection && parseIntFlag("--samples", flags.samples, 1) < 2) {
+        throw new Error("eval: --select needs --samples K with K > 1 (the chains it chooses among)");
+      }
       if (flags.predictions !== undefined) {
         if (flags.model !== undefined || flags.data !== undefined || flags.task !== undefined) {
           throw new Error("eval: --predictions scores given outputs; leave out --model, --data and --task");
@@ -265,7 +301,7 @@ export function registerEval(program: Command): void {
       const tokenizer = await Tokenizer.fromDir(flags.model);
       try {
         let lastDecile = -1;
-        const result = await evaluate({
+        const common: EvaluateOptions = {
           model,
           tokenizer,
           records,
@@ -293,7 +329,41 @@ export function registerEval(program: Command): void {
               process.stderr.write(`eval: ${done}/${total}\n`);
             }
           },
-        });
+        };
+        if (selection) {
+          const r = await evaluateWithSelection({
+            ...common,
+            samples,
+            selection,
+            onPhase: (phase) => {
+              if (!flags.json) process.stderr.write(`eval: ${phase}\n`);
+            },
+          });
+          const report = {
+            ...r.selection,
+            temperature: r.sampled.temperature,
+            top_p: r.sampled.top_p,
+            max_new_tokens: r.sampled.max_new_tokens,
+            seconds_greedy: r.seconds.greedy,
+            seconds_sampling: r.seconds.sampling,
+            seconds_scoring: r.seconds.scoring,
+            ...(flags.data !== undefined ? { data: flags.data, format } : {}),
+          };
+          // summary.json: the sampled run's report, with the selection report and the greedy run's beside it.
+          const summary = { ...r.sampled, selection: report, greedy: r.greedy };
+          const written = flags.out ? await writeEvalOutputs(flags.out, { report: summary, examples: r.examples }) : [];
+          if (flags.json) console.log(JSON.stringify(report));
+          else {
+            console.log(selectionTable(r.selection));
+            console.log(
+              `eval: ${r.selection.n} problems, greedy ${r.seconds.greedy.toFixed(1)} s, ${samples} samples at T=${r.sampled.temperature} ` +
+                `top-p ${r.sampled.top_p} ${r.seconds.sampling.toFixed(1)} s, verifier ${r.seconds.scoring.toFixed(1)} s` +
+                (written.length ? ` -> ${written.join(", ")}` : ""),
+            );
+          }
+          return;
+        }
+        const result = await evaluate(common);
         const report = { ...result.report, ...(flags.data !== undefined ? { data: flags.data, format } : {}) };
         const written = flags.out ? await writeEvalOutputs(flags.out, { report, examples: result.examples }) : [];
         const r = result.report;
@@ -311,6 +381,7 @@ export function registerEval(program: Command): void {
         }
       } finally {
         disposeTree(model.params);
+        await releaseVerifiers();
       }
     });
 

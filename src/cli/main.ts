@@ -17,6 +17,7 @@ import { registerInitModel } from "./init-model.ts";
 import { registerLab } from "./lab.ts";
 import { registerLikelihood } from "./likelihood.ts";
 import { registerLogits } from "./logits.ts";
+import { registerReward } from "./reward.ts";
 import { registerRl } from "./rl.ts";
 import { registerRm } from "./rm.ts";
 import { registerScore } from "./score.ts";
@@ -51,6 +52,7 @@ registerTeach(program);
 registerRl(program);
 registerGuard(program);
 registerExperiment(program);
+registerReward(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -29,7 +29,7 @@ import {
   type RewardInput,
   type RewardOptions,
   type RewardTerm,
-  scoreRewards,
+  scoreBuiltinRewards,
 } from "../rl/rewards.ts";
 import {
   EXPLOIT_NAMES,
@@ -130,7 +130,7 @@ export function describeReward(reward: RewardUnderTest): string {
 function scoreAll(reward: RewardUnderTest, batch: RewardInput[], opts: RewardOptions) {
   const items = typeof reward === "string" ? parseRewardSpec(reward) : reward;
   const terms = items.filter((t): t is RewardTerm => !isFn(t));
-  const scored = scoreRewards(terms, batch, opts);
+  const scored = scoreBuiltinRewards(terms, batch, opts); // rm:/prm: terms are not battery-tested
   for (const { name, weight, fn } of items.filter(isFn)) {
     const values = fn(batch);
     if (values.length !== batch.length) {

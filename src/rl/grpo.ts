@@ -43,6 +43,7 @@ import { completionStats } from "../guard/stats.ts";
 import type { NamedRewardFn } from "../guard/test-reward.ts";
 import { loadModel } from "../model/checkpoint.ts";
 import { releaseCompiled } from "../model/generate.ts";
+import { releaseVerifiers } from "../prefs/verifier.ts";
 import { EVAL_FILE, METRICS_FILE, runDirOf, SAMPLES_FILE } from "../runs/layout.ts";
 import type { OpenMode } from "../runs/run.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
@@ -55,7 +56,14 @@ import { GROUP_ADVANTAGES, zeroStdGroups } from "./advantages.ts";
 import type { RlConfig } from "./config.ts";
 import { policyObjective, type RlMicroBatch } from "./objective.ts";
 import { parseRewardSpec, type RewardFn, type RewardInput, rewardStats, scoreRewards } from "./rewards.ts";
-import { type Completion, packRows, releaseScorers, sampleCompletions, scoreTokens } from "./rollout.ts";
+import {
+  type Completion,
+  type PackedRows,
+  packRows,
+  releaseScorers,
+  sampleCompletions,
+  scoreTokens,
+} from "./rollout.ts";
 
 export interface RlOptions {
   resume?: boolean;
@@ -71,6 +79,16 @@ export interface RlOptions {
     weight: number;
     fn: RewardFn | ((batch: readonly RewardInput[]) => Promise<(number | null)[]>);
   }[];
+  /** Called once per rollout with the packed rows and both log-probability sets (tests, monitors). */
+  onScored?: (scored: RlScored) => void;
+}
+
+/** One rollout's packed rows with the rollout-time ("old") and reference log-probs, [B·T] each. */
+export interface RlScored {
+  step: number;
+  rows: PackedRows;
+  oldLogProbs: Float32Array;
+  refLogProbs: Float32Array;
 }
 
 export interface RlEvalPoint {
@@ -297,7 +315,7 @@ async function train(
           finishReason: c.finishReason,
           completionTokens: c.tokenIds.length,
         }));
-        const scored = scoreRewards(terms, inputs, rewardOpts);
+        const scored = await scoreRewards(terms, inputs, rewardOpts);
         for (const { name, weight, fn } of opts.rewardFns ?? []) {
           const values = await fn(inputs);
           values.forEach((v, i) => {
@@ -341,6 +359,7 @@ async function train(
           if (refW !== refHeld) disposeTree(refW);
         }
       }
+      opts.onScored?.({ step, rows, oldLogProbs, refLogProbs });
       const T = rows.seqLen;
       const totals = groups.flatMap((g) => g.totals);
       const sequenceKl = totals.map((_, b) => {
@@ -576,6 +595,7 @@ async function train(
     fns.dispose();
     releaseCompiled(model.config);
     releaseScorers(model.config);
+    await releaseVerifiers();
   }
   return {
     runDir,

@@ -28,7 +28,16 @@
  *                     digits games it; `stepwise guard test-reward --reward substring` shows the holes. Never
  *                     train on it for real.
  *
- * A reward spec names functions and weights: "correct:1,format:0.1" (a missing weight is 1).
+ *   rm:DIR            an outcome reward model's score r(prompt, completion) (prefs/reward-model.ts)
+ *   prm:DIR           a process reward model's per-step scores, aggregated over the steps
+ *                     (@min, the default, or @prod); null for a chain without steps
+ *   rm:A+B, prm:A+B   an ensemble of reward models, aggregated @mean (default), @min or
+ *                     @mean-Kstd (mean − K·std, uncertainty-penalised); the option syntax is in
+ *                     prefs/verifier.ts. Reward models load once per process and are cached.
+ *
+ * A reward spec names functions and weights: "correct:1,format:0.1" (a missing weight is 1),
+ * "correct:1,rm:runs/orm/final:0.5", "prm:runs/prm/final@prod:0.5", "rm:runs/a+runs/b@mean-1std".
+ * For rm:/prm: terms the weight is the last ":NUMBER"; folders may not contain , + @ or :.
  * The total of an item is Σ_k w_k r_k over the functions that applied; 0 when none did.
  *
  * Departure from TRL: TRL warns when every function returns None for an item and uses NaN;
@@ -41,6 +50,16 @@ import { ANSWER_PREFIX, splitSteps } from "../data/tasks/index.ts";
 import { extractBoth, findNumbers } from "../eval/extract.ts";
 import { reasoningOf } from "../eval/reasoning.ts";
 import { answerTaskOf, taskOf } from "../eval/score.ts";
+import {
+  DEFAULT_SCORERS,
+  parseVerifier,
+  type ScorerCache,
+  VERIFIER_KINDS,
+  type VerifierKind,
+  type VerifierSpec,
+  verifierScores,
+  verifierText,
+} from "../prefs/verifier.ts";
 
 export interface RewardInput {
   record: CoTRecord;
@@ -173,12 +192,39 @@ export const REWARDS: { [K in RewardKind]: (opts: RewardOptions) => RewardFn } =
     batch.map(({ record, completion }) => (completion.includes(record.answer.trim()) ? 1 : 0)),
 };
 
-export interface RewardTerm {
-  name: RewardKind;
-  weight: number;
+/** A built-in function, or a reward model (`verifier`) logged under its canonical spec text. */
+export type RewardTerm =
+  | { name: RewardKind; weight: number; verifier?: undefined }
+  | { name: string; weight: number; verifier: VerifierSpec };
+
+function parseWeight(text: string | undefined, name: string, where: string): number {
+  const weight = text === undefined ? 1 : Number(text);
+  if (!Number.isFinite(weight) || text?.trim() === "") {
+    throw new RewardError(`${where}: weight of "${name}" is "${text}", not a number`);
+  }
+  return weight;
 }
 
-/** "correct:1,format:0.1" → terms; errors name the term and list the known functions. */
+/** "rm:DIR[+DIR][@opt][:weight]" (see the header); errors name the term. */
+function parseVerifierTerm(t: string, kind: VerifierKind, where: string): RewardTerm {
+  const body = t.slice(kind.length + 1);
+  const colon = body.lastIndexOf(":");
+  const spec = colon >= 0 ? body.slice(0, colon) : body;
+  const weightText = colon >= 0 ? body.slice(colon + 1).trim() : undefined;
+  let verifier: VerifierSpec;
+  try {
+    verifier = parseVerifier(kind, spec.trim(), where);
+  } catch (err) {
+    throw new RewardError((err as Error).message);
+  }
+  if (verifier.dirs.some((d) => d.includes(":"))) {
+    throw new RewardError(`${where}: "${t}" has more than one ":" after ${kind}:DIR; expected ${kind}:DIR:weight`);
+  }
+  const name = verifierText(verifier);
+  return { name, weight: parseWeight(weightText, name, where), verifier };
+}
+
+/** "correct:1,format:0.1,rm:runs/orm/final:0.5" → terms; errors name the term and list the known functions. */
 export function parseRewardSpec(spec: string, where = "reward spec"): RewardTerm[] {
   const terms = spec
     .split(",")
@@ -187,17 +233,21 @@ export function parseRewardSpec(spec: string, where = "reward spec"): RewardTerm
   if (terms.length === 0) throw new RewardError(`${where}: empty; expected e.g. "correct:1,format:0.1"`);
   const seen = new Set<string>();
   return terms.map((t) => {
-    const [name, weightText, ...rest] = t.split(":").map((s) => s.trim());
-    if (!(REWARD_KINDS as readonly string[]).includes(name!)) {
-      throw new RewardError(`${where}: unknown reward "${name}" in "${t}"; known: ${REWARD_KINDS.join(", ")}`);
+    const kind = VERIFIER_KINDS.find((k) => t.startsWith(`${k}:`));
+    let term: RewardTerm;
+    if (kind !== undefined) term = parseVerifierTerm(t, kind, where);
+    else {
+      const [name, weightText, ...rest] = t.split(":").map((s) => s.trim());
+      if (!(REWARD_KINDS as readonly string[]).includes(name!)) {
+        const known = [...REWARD_KINDS, "rm:DIR", "prm:DIR"].join(", ");
+        throw new RewardError(`${where}: unknown reward "${name}" in "${t}"; known: ${known}`);
+      }
+      if (rest.length > 0) throw new RewardError(`${where}: "${t}" has more than one ":"; expected name:weight`);
+      term = { name: name as RewardKind, weight: parseWeight(weightText, name!, where) };
     }
-    if (rest.length > 0) throw new RewardError(`${where}: "${t}" has more than one ":"; expected name:weight`);
-    const weight = weightText === undefined ? 1 : Number(weightText);
-    if (!Number.isFinite(weight))
-      throw new RewardError(`${where}: weight of "${name}" is "${weightText}", not a number`);
-    if (seen.has(name!)) throw new RewardError(`${where}: "${name}" appears twice`);
-    seen.add(name!);
-    return { name: name as RewardKind, weight };
+    if (seen.has(term.name)) throw new RewardError(`${where}: "${term.name}" appears twice`);
+    seen.add(term.name);
+    return term;
   });
 }
 
@@ -208,25 +258,54 @@ export interface ScoredBatch {
   byName: Record<string, (number | null)[]>;
 }
 
-/** Score a batch with every term of a spec (see the header). */
-export function scoreRewards(
+function addTerm(out: ScoredBatch, name: string, weight: number, values: (number | null)[], n: number): void {
+  if (values.length !== n)
+    throw new RewardError(`reward "${name}" returned ${values.length} values for a batch of ${n}`);
+  values.forEach((v, i) => {
+    if (v !== null) out.totals[i]! += weight * v;
+  });
+  out.byName[name] = values;
+}
+
+/**
+ * The built-in terms of a spec only, synchronously (the exploit battery, guard/test-reward.ts,
+ * runs on these); rm:/prm: terms are skipped here, since a reward model runs on the device.
+ */
+export function scoreBuiltinRewards(
   terms: readonly RewardTerm[],
   batch: readonly RewardInput[],
   opts: RewardOptions = DEFAULT_REWARD_OPTIONS,
 ): ScoredBatch {
-  const byName: Record<string, (number | null)[]> = {};
-  const totals = batch.map(() => 0);
-  for (const { name, weight } of terms) {
-    const values = REWARDS[name](opts)(batch);
-    if (values.length !== batch.length) {
-      throw new RewardError(`reward "${name}" returned ${values.length} values for a batch of ${batch.length}`);
-    }
-    values.forEach((v, i) => {
-      if (v !== null) totals[i]! += weight * v;
-    });
-    byName[name] = values;
+  const out: ScoredBatch = { totals: batch.map(() => 0), byName: {} };
+  for (const term of terms) {
+    if (!term.verifier) addTerm(out, term.name, term.weight, REWARDS[term.name](opts)(batch), batch.length);
   }
-  return { totals, byName };
+  return out;
+}
+
+/**
+ * Score a batch with every term of a spec (see the header). Asynchronous because reward models
+ * run on the device; they load once into `scorers` (the process-wide cache by default).
+ */
+export async function scoreRewards(
+  terms: readonly RewardTerm[],
+  batch: readonly RewardInput[],
+  opts: RewardOptions = DEFAULT_REWARD_OPTIONS,
+  scorers: ScorerCache = DEFAULT_SCORERS,
+): Promise<ScoredBatch> {
+  const out: ScoredBatch = { totals: batch.map(() => 0), byName: {} };
+  for (const term of terms) {
+    const values = term.verifier
+      ? await verifierScores(
+          term.verifier,
+          batch.map((b) => b.prompt),
+          batch.map((b) => b.completion),
+          scorers,
+        )
+      : REWARDS[term.name](opts)(batch);
+    addTerm(out, term.name, term.weight, values, batch.length);
+  }
+  return out;
 }
 
 /** mean and std (ddof 0) over the non-null values; null when none applied. */
