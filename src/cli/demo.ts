@@ -1,6 +1,7 @@
 import { dirname } from "node:path";
 import type { Command } from "commander";
 import { dashboardHint } from "../dashboard/hint.ts";
+import { formatHackingTable, HACKING_DEFAULTS, type HackingSettings, runHackingDemo } from "../demo/hacking.ts";
 import { runDemo } from "../demo/pipeline.ts";
 import { DEFAULT_SETTINGS, type DemoSettings, QUICK_SETTINGS } from "../demo/settings.ts";
 import { formatResultsTable } from "../demo/table.ts";
@@ -13,7 +14,7 @@ import { parseIntFlag, parseNumberFlag } from "./args.ts";
  * Stopping it (Ctrl-C) and running it again resumes where it stopped.
  */
 export function registerDemo(program: Command): void {
-  program
+  const demo = program
     .command("demo")
     .description("Main job: does training on chains of thought beat direct answers? (resumable)")
     .option("--out <dir>", "run folder", "runs/demo")
@@ -55,6 +56,45 @@ export function registerDemo(program: Command): void {
         });
         console.log(formatResultsTable(summary));
         console.log(`\n${summaryPath}\n${reportPath}\n${dashboardHint(dirname(summaryPath))}`);
+      },
+    );
+  demo
+    .command("hacking")
+    .description(
+      "Reward hacking on a language model: RL with a flawed reward and a fixed one, monitors, a reward-model proxy",
+    )
+    .option("--model <dir>", "the SFT model both runs start from", HACKING_DEFAULTS.model)
+    .option("--data <file>", "training prompts (CoT JSONL)", HACKING_DEFAULTS.train)
+    .option("--heldout <file>", "held-out problems for gold accuracy", HACKING_DEFAULTS.heldout)
+    .option("--out <dir>", "run folder (resumed when run again)", "runs/hacking")
+    .option("--steps <n>", "RL steps of each run", String(HACKING_DEFAULTS.steps))
+    .option("--eval-n <n>", "held-out problems per evaluation", String(HACKING_DEFAULTS.evalN))
+    .option("--no-rm", "skip the reward-model scenario")
+    .option("--json", "print the summary as JSON on the last line")
+    .action(
+      async (opts: {
+        model: string;
+        data: string;
+        heldout: string;
+        out: string;
+        steps: string;
+        evalN: string;
+        rm: boolean;
+        json?: boolean;
+      }) => {
+        const settings: HackingSettings = {
+          ...HACKING_DEFAULTS,
+          model: opts.model,
+          train: opts.data,
+          heldout: opts.heldout,
+          steps: parseIntFlag("demo hacking: --steps", opts.steps, 1),
+          evalN: parseIntFlag("demo hacking: --eval-n", opts.evalN, 1),
+          rm: opts.rm ? HACKING_DEFAULTS.rm : null,
+        };
+        const result = await runHackingDemo({ out: opts.out, settings });
+        console.log(formatHackingTable(result));
+        console.log(`\n${result.summaryPath}\n${result.reportPath}`);
+        if (opts.json) console.log(JSON.stringify(result.summary));
       },
     );
 }

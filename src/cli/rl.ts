@@ -1,6 +1,6 @@
 import type { Command } from "commander";
+import { runGuardedRl } from "../guard/rollback.ts";
 import { loadRlConfig } from "../rl/config.ts";
-import { runRl } from "../rl/grpo.ts";
 
 interface RlFlags {
   config: string;
@@ -28,7 +28,7 @@ export function registerRl(program: Command): void {
     .action(async (flags: RlFlags) => {
       if (flags.resume && flags.overwrite) throw new Error("rl: give --resume or --overwrite, not both");
       const config = await loadRlConfig(flags.config, flags.set);
-      const result = await runRl(config, { resume: flags.resume ?? false, overwrite: flags.overwrite ?? false });
+      const result = await runGuardedRl(config, { resume: flags.resume ?? false, overwrite: flags.overwrite ?? false });
       if (result.status.kind === "diverged") process.exitCode = 2;
       if (result.status.kind === "stopped") process.exitCode = 130;
     });

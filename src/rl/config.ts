@@ -25,6 +25,7 @@ import {
 } from "../config/blocks.ts";
 import { ConfigError, loadConfigFile, parseConfig } from "../config/load.ts";
 import { EXPLOIT_NAMES } from "../guard/exploits.ts";
+import { checkMonitorOptions, GUARD_MONITOR_FIELDS } from "../guard/guard.ts";
 import { GROUP_ADVANTAGES, type GroupAdvantageKind } from "./advantages.ts";
 import { KL_ESTIMATORS } from "./kl.ts";
 import { AGGREGATIONS, POLICY_LOSS_KINDS } from "./policy-loss.ts";
@@ -102,17 +103,21 @@ const Reward = z.strictObject({
   ngram: posInt.default(3),
 });
 
-const Guard = z.strictObject({
-  /** Training records the reward's exploit battery is built from before training (guard/test-reward.ts). */
-  sample: posInt.default(50),
-  /**
-   * Exploits (guard/exploits.ts) whose holes are accepted: training starts despite them (they are
-   * still printed). Any other hole stops `stepwise rl` before the first step.
-   */
-  acceptHoles: z.array(z.enum(EXPLOIT_NAMES)).default([]),
-  /** Whether a tie with the honest wrong completion counts as a hole ("ok": reported only). */
-  ties: z.enum(["ok", "hole"]).default("ok"),
-});
+const Guard = z
+  .strictObject({
+    /** Training records the reward's exploit battery is built from before training (guard/test-reward.ts). */
+    sample: posInt.default(50),
+    /**
+     * Exploits (guard/exploits.ts) whose holes are accepted: training starts despite them (they are
+     * still printed). Any other hole stops `stepwise rl` before the first step.
+     */
+    acceptHoles: z.array(z.enum(EXPLOIT_NAMES)).default([]),
+    /** Whether a tie with the honest wrong completion counts as a hole ("ok": reported only). */
+    ties: z.enum(["ok", "hole"]).default("ok"),
+    /** Live reward-hacking monitors and their actions (src/guard/guard.ts). */
+    ...GUARD_MONITOR_FIELDS,
+  })
+  .superRefine(checkMonitorOptions);
 
 const Data = z.strictObject({
   /** Problems whose prompts the policy is trained on. */

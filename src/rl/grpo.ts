@@ -37,7 +37,10 @@ import { deriveSeed, Rng } from "../engine/rng.ts";
 import { makeSchedule, type Schedule } from "../engine/schedules.ts";
 import { promptBuilder } from "../eval/prompting.ts";
 import { evaluate } from "../eval/run.ts";
+import { type GuardDecision, makeGuard, replayGuard } from "../guard/guard.ts";
 import { checkRewardBeforeTraining } from "../guard/preflight.ts";
+import { completionStats } from "../guard/stats.ts";
+import type { NamedRewardFn } from "../guard/test-reward.ts";
 import { loadModel } from "../model/checkpoint.ts";
 import { releaseCompiled } from "../model/generate.ts";
 import { releaseVerifiers } from "../prefs/verifier.ts";
@@ -68,8 +71,14 @@ export interface RlOptions {
   stream?: NodeJS.WriteStream;
   schedule?: Schedule;
   signals?: boolean;
-  /** Extra reward functions by name (TRL's callable reward_funcs), weighted into the total. */
-  rewardFns?: readonly { name: string; weight: number; fn: RewardFn }[];
+  /** Skip the exploit battery before training (default: run it); for async reward functions, which it cannot call. */
+  checkReward?: boolean;
+  /** Extra reward functions by name (TRL's callable reward_funcs), weighted into the total; a reward model's scorer may be async. */
+  rewardFns?: readonly {
+    name: string;
+    weight: number;
+    fn: RewardFn | ((batch: readonly RewardInput[]) => Promise<(number | null)[]>);
+  }[];
   /** Called once per rollout with the packed rows and both log-probability sets (tests, monitors). */
   onScored?: (scored: RlScored) => void;
 }
@@ -97,6 +106,8 @@ export interface RlResult {
   evals: RlEvalPoint[];
   rewards: number[];
   seconds: number;
+  /** Set when a monitor's action (stop or rollback) ended the run (src/guard/). */
+  guard?: GuardDecision;
 }
 
 /** A prompt ready to roll out: its record, text and token ids. */
@@ -126,7 +137,9 @@ export async function runRl(config: RlConfig, opts: RlOptions = {}): Promise<RlR
   const say = (line: string) => stream.write(`${line}\n`);
   const mode: OpenMode = opts.resume ? "resume" : opts.overwrite ? "overwrite" : "new";
   // Test the reward against the exploit battery first: a reward with holes never starts a run.
-  await checkRewardBeforeTraining(config, opts.rewardFns ?? [], say);
+  // An async function (a reward model's scorer) cannot run in the synchronous battery: opts.checkReward false skips it.
+  if (opts.checkReward !== false)
+    await checkRewardBeforeTraining(config, (opts.rewardFns ?? []) as readonly NamedRewardFn[], say);
   const session = await openSession({
     dir: runDir,
     kind: "rl",
@@ -231,6 +244,8 @@ async function train(
     } else say(`rl: --resume: no intact checkpoint in ${runDir}; starting from step 0`);
   }
   let current: Params = keepTree(trainable); // the policy the next rollout samples from
+  const guard = makeGuard(config.guard, { maxNewTokens: ro.maxNewTokens }, session.run);
+  if (startStep > 0) await replayGuard(guard, runDir); // the monitors' state at the checkpoint
   await session.run.writeConfig({
     ...config,
     derived: { trainPrompts: items.length, evalProblems: evalRecords.length },
@@ -302,7 +317,7 @@ async function train(
         }));
         const scored = await scoreRewards(terms, inputs, rewardOpts);
         for (const { name, weight, fn } of opts.rewardFns ?? []) {
-          const values = fn(inputs);
+          const values = await fn(inputs);
           values.forEach((v, i) => {
             if (v !== null) scored.totals[i]! += weight * v;
           });
@@ -402,6 +417,17 @@ async function train(
         frac_reward_zero_std_kept: zeroStdGroups(totals, G).filter(Boolean).length / N,
         prompts_sampled: sampled,
         seconds_rollout: (performance.now() - t0) / 1000,
+        ...completionStats(
+          groups.flatMap((g) =>
+            g.completions.map((c) => ({
+              record: g.item.record,
+              prompt: g.item.text,
+              completion: c.text,
+              finishReason: c.finishReason,
+              completionTokens: c.tokenIds.length,
+            })),
+          ),
+        ),
       };
       let written = 0;
       for (const g of groups) {
@@ -465,6 +491,7 @@ async function train(
     };
     evals.push(point);
     await session.run.append(EVAL_FILE, { ...point, seconds: (performance.now() - t0) / 1000 });
+    await guard.observe({ kind: "eval", step, accuracy: point.accuracy });
     progress.log(`eval step ${step}: greedy accuracy ${(100 * point.accuracy).toFixed(1)}% of ${point.n}`);
   };
   const checkpoint = (step: number, params: Params, st: typeof state) =>
@@ -491,7 +518,7 @@ async function train(
     totalSteps,
     schedule,
     batchesFor,
-    shouldStop: session.shouldStop,
+    shouldStop: () => session.shouldStop() || guard.shouldStop(),
     onMetrics: async (m: StepMetrics) => {
       const tokens = Math.max(m.aux.tokens ?? 0, 1);
       const secondsRollout = pendingMetrics.seconds_rollout ?? 0;
@@ -509,6 +536,7 @@ async function train(
       };
       const f = (k: string, d: number) => (row[k] ?? 0).toFixed(d);
       rewards.push(row.reward ?? 0);
+      Object.assign(row, await guard.observe({ kind: "step", step: m.step, row }));
       await session.run.append(METRICS_FILE, row);
       progress.update(
         m.step,
@@ -533,7 +561,10 @@ async function train(
       if (session.savedStep !== result.step && result.step % mu === 0) {
         await checkpoint(result.step, result.trainable, result.state);
       }
-      say(`rl: stopped at step ${result.step}/${totalSteps}, checkpoint saved. Resume with: ${resumeCommand()}`);
+      const why = guard.decision
+        ? ` by the guard (${guard.decision.alert.monitor}: ${guard.decision.alert.message})`
+        : "";
+      say(`rl: stopped${why} at step ${result.step}/${totalSteps}, checkpoint saved. Resume with: ${resumeCommand()}`);
     } else {
       const finalDir = await exportFinal(runDir, ft, model, result.trainable, {
         tokenizerFrom: config.model,
@@ -574,5 +605,6 @@ async function train(
     evals,
     rewards,
     seconds: (performance.now() - started) / 1000,
+    ...(guard.decision ? { guard: guard.decision } : {}),
   };
 }
