@@ -117,8 +117,19 @@ export function rewardsAt(params: Params, config: ModelConfig, ids: Array, last:
   if (!w) throw new Error(`rewardsAt: missing parameter "${SCORE_WEIGHT}"`);
   const { hidden } = forwardHidden(trunk, trunkConfig(config), ids); // [R, T, C]
   const atLast = np.sum(np.multiply(hidden, np.expandDims(last, -1)), 1); // Σ_t h_t·[t = n−1] → [R, C]
-  const r = np.matmul(atLast, np.transpose(w)); // [R, C] @ [C, 1] → [R, 1]
-  return r.reshape([r.shape[0]!]); // [R]
+  return scalarHead(atLast, w); // [R]
+}
+
+/**
+ * The scalar head shared by the reward model and the RL value head (rl/value.ts):
+ * h [..., C] → w · h (+ b) [...], with w [1, C] and an optional bias b [1]. Consumes all three.
+ */
+export function scalarHead(hidden: Array, w: Array, b?: Array): Array {
+  const shape = hidden.shape.slice(0, -1);
+  const C = hidden.shape[hidden.shape.length - 1]!;
+  const flat = np.matmul(hidden.reshape([-1, C]), np.transpose(w)); // [N, C] @ [C, 1] → [N, 1]
+  const out = flat.reshape(shape); // [...]
+  return b ? np.add(out, b.reshape([])) : out;
 }
 
 /** Write the folder (see the header). Does not consume the params. */

@@ -411,3 +411,84 @@ export function zeroStdGroups(rewards: ArrayLike<number>, groupSize: number): bo
     return true;
   });
 }
+
+// ---------------------------------------------------------------------------
+// Per-token advantages for language-model PPO: a completion is an episode whose actions are its
+// tokens, with a learned V(s_t) on every token (rl/value.ts). Rows are packed [B, T] with the
+// completion's tokens where mask = 1 (rollout.ts packRows).
+
+/** The token estimators (see `TOKEN_ADVANTAGES`): they need per-token values. */
+export type TokenAdvantageKind = "gae";
+
+/** Every estimator `stepwise rl` accepts: the group ones and the token ones. */
+export type RlAdvantageKind = GroupAdvantageKind | TokenAdvantageKind;
+
+/** Per-token rewards and values of B packed rows of T positions. */
+export interface TokenRollout {
+  rows: number;
+  seqLen: number;
+  /** r_t per position (0 off the mask). [B·T] */
+  rewards: ArrayLike<number>;
+  /** V(s_t) per position. [B·T] */
+  values: ArrayLike<number>;
+  /** 1 on the completion's tokens. [B·T] */
+  mask: ArrayLike<number>;
+}
+
+/**
+ * GAE(γ, λ) over each row's completion tokens (verl compute_gae_advantage_return), by `gae`
+ * above: row b's masked positions t_0 < … < t_{L−1} are one episode of L steps that
+ * terminates after its last token (V := 0 past the end of the completion):
+ *
+ *   δ_k = r_{t_k} + γ V(s_{t_{k+1}}) − V(s_{t_k}),   Â_k = δ_k + γλ Â_{k+1},   R_k = Â_k + V(s_{t_k})
+ *
+ * Returns Â and R per position [B·T], 0 off the mask. Departure: a completion cut at the
+ * budget (finish reason "length") is treated as terminal too, as verl and OpenRLHF do; the
+ * reward it gets is its final one.
+ */
+export function tokenGae(batch: TokenRollout, gamma: number, lam: number): Advantages {
+  const { rows: B, seqLen: T, rewards, values, mask } = batch;
+  checkLengths("tokenGae", { rewards, values, mask });
+  if (rewards.length !== B * T)
+    throw new AdvantageError(`tokenGae: expected ${B}·${T} = ${B * T} positions, got ${rewards.length}`);
+  const advantages = new Float64Array(B * T);
+  const returns = new Float64Array(B * T);
+  for (let b = 0; b < B; b++) {
+    const at: number[] = [];
+    for (let t = 0; t < T; t++) if (mask[b * T + t]) at.push(b * T + t);
+    if (at.length === 0) continue;
+    const v = at.map((i) => values[i]!);
+    const out = gae(
+      {
+        rewards: at.map((i) => rewards[i]!),
+        values: v,
+        nextValues: v.map((_, k) => (k + 1 < v.length ? v[k + 1]! : 0)),
+        terminated: at.map((_, k) => k === at.length - 1),
+      },
+      gamma,
+      lam,
+    );
+    at.forEach((i, k) => {
+      advantages[i] = out.advantages[k]!;
+      returns[i] = out.returns[k]!;
+    });
+  }
+  return { advantages, returns };
+}
+
+/** The token estimators by name; a new kind does not compile until it is added here. */
+export const TOKEN_ADVANTAGES: {
+  [K in TokenAdvantageKind]: (batch: TokenRollout, opts: AdvantageConfig) => Advantages;
+} = {
+  gae: (b, { gamma, lam }) => tokenGae(b, gamma, lam),
+};
+
+/** All estimator names, group ones first (the config's enum). */
+export const RL_ADVANTAGE_KINDS = [
+  ...(Object.keys(GROUP_ADVANTAGES) as GroupAdvantageKind[]),
+  ...(Object.keys(TOKEN_ADVANTAGES) as TokenAdvantageKind[]),
+] as [RlAdvantageKind, ...RlAdvantageKind[]];
+
+export function isTokenAdvantage(kind: RlAdvantageKind): kind is TokenAdvantageKind {
+  return kind in TOKEN_ADVANTAGES;
+}

@@ -26,7 +26,7 @@ import {
 import { ConfigError, loadConfigFile, parseConfig } from "../config/load.ts";
 import { EXPLOIT_NAMES } from "../guard/exploits.ts";
 import { checkMonitorOptions, GUARD_MONITOR_FIELDS } from "../guard/guard.ts";
-import { GROUP_ADVANTAGES, type GroupAdvantageKind } from "./advantages.ts";
+import { RL_ADVANTAGE_KINDS } from "./advantages.ts";
 import { KL_ESTIMATORS } from "./kl.ts";
 import { AGGREGATIONS, POLICY_LOSS_KINDS } from "./policy-loss.ts";
 import { parseRewardSpec } from "./rewards.ts";
@@ -34,8 +34,6 @@ import { parseRewardSpec } from "./rewards.ts";
 export class RlConfigError extends ConfigError {
   override name = "RlConfigError";
 }
-
-const ESTIMATORS = Object.keys(GROUP_ADVANTAGES) as [GroupAdvantageKind, ...GroupAdvantageKind[]];
 
 const Rollout = z.strictObject({
   /** Prompts per step N. */
@@ -59,14 +57,33 @@ const Rollout = z.strictObject({
 });
 
 const Advantage = z.strictObject({
-  /** grpo, dr_grpo, rloo or reinforce_pp (rl/advantages.ts GROUP_ADVANTAGES). */
-  estimator: z.enum(ESTIMATORS).default("grpo"),
+  /**
+   * grpo, dr_grpo, rloo or reinforce_pp (rl/advantages.ts GROUP_ADVANTAGES), or gae (PPO with
+   * the value head, TOKEN_ADVANTAGES; `algorithm: ppo` selects it).
+   */
+  estimator: z.enum(RL_ADVANTAGE_KINDS).default("grpo"),
   /** grpo: divide by the group std, the batch std, or not at all (TRL scale_rewards). */
   scaling: z.enum(["group", "batch", "none"]).default("group"),
   /** ε in the std division. */
   eps: z.number().positive().default(1e-4),
   /** reinforce_pp: subtract the group mean before the batch whitening. */
   groupBaseline: z.boolean().default(true),
+  /** gae: discount γ over the completion's tokens (verl/OpenRLHF default 1). */
+  gamma: z.number().min(0).max(1).default(1),
+  /** gae: λ of GAE(γ, λ) (verl default 1, OpenRLHF 0.95). */
+  lam: z.number().min(0).max(1).default(0.95),
+  /** gae: whiten the advantages over the batch's valid tokens (verl masked_whiten). */
+  whiten: z.boolean().default(true),
+});
+
+/** PPO's value head (rl/value.ts); read only with advantage.estimator gae. */
+const Value = z.strictObject({
+  /** c_V, the value loss's coefficient in the total loss (TRL vf_coef 0.1). */
+  coef: z.number().min(0).default(0.1),
+  /** ε_v: V is clipped to V_old ± ε_v in the loss (TRL cliprange_value 0.2, verl cliprange_value 0.5). */
+  clip: z.number().positive().default(0.2),
+  /** The head's learning rate is optim.lr × lrScale (a fresh head must outpace a policy at 1e-5; see value.ts withHeadLr). */
+  lrScale: z.number().positive().default(100),
 });
 
 const Loss = z.strictObject({
@@ -126,7 +143,7 @@ const Data = z.strictObject({
   eval: DataSource,
 });
 
-export const RlConfigSchema = z
+const RlConfigObject = z
   .strictObject({
     /** Run name; default the config file's name. Folder runs/<name> unless `out`. */
     name: z.string().min(1).optional(),
@@ -139,6 +156,12 @@ export const RlConfigSchema = z
     guard: Guard.prefault({}),
     advantage: Advantage.prefault({}),
     loss: Loss.prefault({}),
+    /**
+     * grpo (the group estimators, no value head) or ppo (advantage.estimator gae with the value
+     * head); default from advantage.estimator. `algorithm: ppo` alone selects gae.
+     */
+    algorithm: z.enum(["grpo", "ppo"]).optional(),
+    value: Value.prefault({}),
     /** μ: optimizer updates per rollout batch (TRL num_iterations). */
     iterations: posInt.default(1),
     /** Rows per compiled micro-step; the N·G completions of a step are split into micro-batches of this size. */
@@ -159,6 +182,13 @@ export const RlConfigSchema = z
     lora: Lora.optional(),
   })
   .superRefine((c, ctx) => {
+    if (c.algorithm !== undefined && (c.algorithm === "ppo") !== (c.advantage.estimator === "gae")) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["advantage", "estimator"],
+        message: `algorithm ${c.algorithm} does not go with advantage.estimator ${c.advantage.estimator}: ppo uses gae (its value head), grpo the group estimators (grpo, dr_grpo, rloo, reinforce_pp)`,
+      });
+    }
     const rows = c.rollout.prompts * c.rollout.groupSize;
     if (rows % c.batch.microBatch !== 0) {
       ctx.addIssue({
@@ -195,7 +225,23 @@ export const RlConfigSchema = z
     }
   });
 
+/** `algorithm: ppo` without an estimator means gae (filled in before validation). */
+function algorithmDefaults(raw: unknown): unknown {
+  if (typeof raw !== "object" || raw === null || (raw as { algorithm?: unknown }).algorithm !== "ppo") return raw;
+  const r = raw as { advantage?: unknown };
+  const adv = r.advantage ?? {};
+  if (typeof adv !== "object" || adv === null || "estimator" in adv) return raw;
+  return { ...r, advantage: { ...adv, estimator: "gae" } };
+}
+
+export const RlConfigSchema = z.preprocess(algorithmDefaults, RlConfigObject);
+
 export type RlConfig = z.infer<typeof RlConfigSchema>;
+
+/** PPO: the estimator needs the value head. */
+export function usesValueHead(c: RlConfig): boolean {
+  return c.advantage.estimator === "gae";
+}
 
 const PARSE = { what: "RL config", docs: "src/rl/config.ts", hints: LORA_HINTS, errorClass: RlConfigError };
 

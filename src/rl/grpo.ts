@@ -24,7 +24,9 @@
  *     because sampling seeds are a pure function of (seed, rollout index).
  *   - Dynamic sampling keeps the batch shape fixed: it refills from at most resampleRounds extra
  *     rollouts of N prompts and keeps zero-signal groups if still short (DAPO samples until full).
- *   - No value head here (PPO's GAE is in advantages.ts for the lab; an LM value head is not built).
+ *   - PPO (advantage.estimator gae) runs on this same loop: the value head rides in the trainable
+ *     tree (value.ts), its values feed per-token GAE (ppo.ts), and the objective adds the clipped
+ *     value loss; final/value_head.safetensors holds the head.
  */
 
 import { describeSource, optimizerOf } from "../config/blocks.ts";
@@ -48,13 +50,20 @@ import { EVAL_FILE, METRICS_FILE, runDirOf, SAMPLES_FILE } from "../runs/layout.
 import type { OpenMode } from "../runs/run.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { disposeFineTune, exportFinal, type FineTune, setupFineTune, weightsOf } from "../train/finetune.ts";
-import { makeStepFunctions, type StepMetrics, type TrainStatus, trainLoop } from "../train/loop.ts";
+import {
+  identityMaterialize,
+  makeStepFunctions,
+  type StepMetrics,
+  type TrainStatus,
+  trainLoop,
+} from "../train/loop.ts";
 import { makeProgress } from "../train/progress.ts";
 import { openSession, resumeCommand } from "../train/session.ts";
 import { loadRecords, stepIndices } from "../train/sft-data.ts";
-import { GROUP_ADVANTAGES, zeroStdGroups } from "./advantages.ts";
-import type { RlConfig } from "./config.ts";
+import { GROUP_ADVANTAGES, isTokenAdvantage, zeroStdGroups } from "./advantages.ts";
+import { type RlConfig, usesValueHead } from "./config.ts";
 import { policyObjective, type RlMicroBatch } from "./objective.ts";
+import { ppoTargets, valueStepMetrics } from "./ppo.ts";
 import { parseRewardSpec, type RewardFn, type RewardInput, rewardStats, scoreRewards } from "./rewards.ts";
 import {
   type Completion,
@@ -64,6 +73,14 @@ import {
   sampleCompletions,
   scoreTokens,
 } from "./rollout.ts";
+import {
+  initValueHead,
+  releaseValueScorer,
+  saveValueHead,
+  splitValueHead,
+  withHeadLr,
+  withValueHead,
+} from "./value.ts";
 
 export interface RlOptions {
   resume?: boolean;
@@ -214,7 +231,10 @@ async function train(
 
   // Policy, reference, optimizer.
   const ft: FineTune = await setupFineTune(config.lora, model, config.seed);
-  const optimizer = optimizerOf(config.optim);
+  const ppo = usesValueHead(config);
+  // PPO: the value head joins the trainable tree; policyOf strips it wherever the policy alone is used.
+  const policyOf = (t: Params): Params => (ppo ? splitValueHead(t).rest : t);
+  const optimizer = ppo ? withHeadLr(optimizerOf(config.optim), config.value.lrScale) : optimizerOf(config.optim);
   const schedule =
     opts.schedule ??
     makeSchedule({
@@ -224,7 +244,9 @@ async function train(
       totalSteps,
       minLr: config.schedule.minLr,
     });
-  let trainable: Params = ft.trainable;
+  let trainable: Params = ppo
+    ? { ...ft.trainable, ...initValueHead(model.config.hiddenSize, config.seed) }
+    : ft.trainable;
   const needRef = config.loss.beta > 0;
   // The reference is the starting policy (see the header): for full fine-tuning the loaded
   // weights, for LoRA the base (adapter off), for QLoRA the dequantised base with a zero adapter.
@@ -268,17 +290,23 @@ async function train(
       beta: config.loss.klIn === "loss" ? config.loss.beta : 0,
       kl: config.loss.kl,
       entropyCoef: config.loss.entropyCoef,
+      ...(ppo ? { value: { coef: config.value.coef, clip: config.value.clip } } : {}),
     }),
     optimizer,
     clip: config.optim.clip,
-    ...(ft.materialize ? { materialize: ft.materialize } : {}),
+    ...(ppo
+      ? { materialize: withValueHead(ft.materialize ?? identityMaterialize) }
+      : ft.materialize
+        ? { materialize: ft.materialize }
+        : {}),
   });
   const micro = config.batch.microBatch;
 
   // One rollout → reward → advantage → micro-batches (the numbered steps of the header).
   const rollout = async (r: number, step: number) => {
     const t0 = performance.now();
-    const weights = weightsOf(ft, current);
+    const currentPolicy = policyOf(current);
+    const weights = weightsOf(ft, currentPolicy);
     const policy = { ...model, params: weights };
     const groups: Group[] = [];
     const spare: Group[] = [];
@@ -367,23 +395,36 @@ async function train(
         for (let t = 0; t < T; t++) s += oldLogProbs[b * T + t]! - refLogProbs[b * T + t]!; // Σ_t k1
         return s;
       });
-      const shaped =
-        needRef && config.loss.klIn === "reward" ? totals.map((v, b) => v - config.loss.beta * sequenceKl[b]!) : totals;
-      const advantages = GROUP_ADVANTAGES[config.advantage.estimator](shaped, {
-        groupSize: G,
-        scaling: config.advantage.scaling,
-        eps: config.advantage.eps,
-        groupBaseline: config.advantage.groupBaseline,
-      });
+      const klInReward = needRef && config.loss.klIn === "reward";
       const mask = rows.mask;
       if (config.loss.maskTruncated) {
         completions.forEach((c, b) => {
           if (c.finishReason === "length") mask.fill(0, b * T, (b + 1) * T);
         });
       }
-      const tokenAdv = new Float32Array(mask.length);
-      for (let b = 0; b < rows.rows; b++)
-        for (let t = 0; t < T; t++) tokenAdv[b * T + t] = mask[b * T + t]! * advantages[b]!;
+      const estimator = config.advantage.estimator;
+      let tokenAdv: Float32Array = new Float32Array(mask.length);
+      let ppoRows: { oldValues: Float32Array; returns: Float32Array } | null = null;
+      let ppoMetrics: Record<string, number | null> = {};
+      if (isTokenAdvantage(estimator)) {
+        // PPO: V_old from the head, per-token rewards, GAE (ppo.ts).
+        const kl = klInReward ? { beta: config.loss.beta, logProbs: oldLogProbs, refLogProbs } : undefined;
+        const params = { ...weights, ...splitValueHead(current).head };
+        const out = await ppoTargets(params, model.config, { rows, mask, totals, micro, kl }, config.advantage);
+        tokenAdv = out.advantages;
+        ppoRows = { oldValues: out.oldValues, returns: out.returns };
+        ppoMetrics = out.metrics;
+      } else {
+        const shaped = klInReward ? totals.map((v, b) => v - config.loss.beta * sequenceKl[b]!) : totals;
+        const advantages = GROUP_ADVANTAGES[estimator](shaped, {
+          groupSize: G,
+          scaling: config.advantage.scaling,
+          eps: config.advantage.eps,
+          groupBaseline: config.advantage.groupBaseline,
+        });
+        for (let b = 0; b < rows.rows; b++)
+          for (let t = 0; t < T; t++) tokenAdv[b * T + t] = mask[b * T + t]! * advantages[b]!;
+      }
       const batches: RlMicroBatch[] = [];
       for (let s = 0; s < rows.rows; s += micro) {
         const sl = <A extends Int32Array | Float32Array>(x: A) => x.slice(s * T, (s + micro) * T) as A;
@@ -396,6 +437,7 @@ async function train(
           advantages: sl(tokenAdv),
           oldLogProbs: sl(oldLogProbs),
           refLogProbs: sl(refLogProbs),
+          ...(ppoRows ? { oldValues: sl(ppoRows.oldValues), returns: sl(ppoRows.returns) } : {}),
         });
       }
       const rewardNames = Object.keys(groups[0]!.byName);
@@ -415,6 +457,7 @@ async function train(
         "completions/clipped_ratio": completions.filter((c) => c.finishReason === "length").length / completions.length,
         frac_reward_zero_std: zeroStd / N,
         frac_reward_zero_std_kept: zeroStdGroups(totals, G).filter(Boolean).length / N,
+        ...ppoMetrics,
         prompts_sampled: sampled,
         seconds_rollout: (performance.now() - t0) / 1000,
         ...completionStats(
@@ -446,7 +489,7 @@ async function train(
       }
       return { batches, metrics };
     } finally {
-      if (weights !== current) disposeTree(weights);
+      if (weights !== currentPolicy) disposeTree(weights);
     }
   };
 
@@ -472,7 +515,8 @@ async function train(
   });
   const runEval = async (step: number, params: Params) => {
     if (evalRecords.length === 0) return;
-    const weights = weightsOf(ft, params);
+    const policyParams = policyOf(params);
+    const weights = weightsOf(ft, policyParams);
     const t0 = performance.now();
     const res = await evaluate({
       model: { ...model, params: weights },
@@ -481,7 +525,7 @@ async function train(
       maxNewTokens: config.eval.maxNewTokens,
       batchSize: 50,
     }).finally(() => {
-      if (weights !== params) disposeTree(weights);
+      if (weights !== policyParams) disposeTree(weights);
     });
     const point = {
       step,
@@ -530,6 +574,7 @@ async function train(
         entropy: (m.aux.entropy ?? 0) / tokens,
         clip_ratio: (m.aux.clipped ?? 0) / tokens,
         approx_kl: (m.aux.approx_kl ?? 0) / tokens,
+        ...(ppo ? valueStepMetrics(m.aux) : {}),
         seconds_update: m.seconds - secondsRollout,
         lr: m.lr,
         grad_norm: m.grad_norm,
@@ -566,10 +611,11 @@ async function train(
         : "";
       say(`rl: stopped${why} at step ${result.step}/${totalSteps}, checkpoint saved. Resume with: ${resumeCommand()}`);
     } else {
-      const finalDir = await exportFinal(runDir, ft, model, result.trainable, {
+      const finalDir = await exportFinal(runDir, ft, model, policyOf(result.trainable), {
         tokenizerFrom: config.model,
         baseModelNameOrPath: config.model,
       });
+      if (ppo) await saveValueHead(finalDir, splitValueHead(result.trainable).head);
       say(`rl: done, ${totalSteps} steps in ${((performance.now() - started) / 1000).toFixed(1)} s -> ${finalDir}`);
       say(dashboardHint(runDir));
     }
@@ -596,6 +642,7 @@ async function train(
     releaseCompiled(model.config);
     releaseScorers(model.config);
     await releaseVerifiers();
+    releaseValueScorer(model.config);
   }
   return {
     runDir,

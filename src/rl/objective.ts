@@ -14,6 +14,11 @@
  * trainer subtracts β·Σ_t k1 from each completion's reward before the advantage (the PPO-RLHF
  * way, Ouyang et al. 2022 eq. 2) and the loss carries no KL. The kl aux is logged either way
  * whenever a reference is held.
+ *
+ * PPO (value set, ppo.ts): the forward also returns the final hidden states, the value head
+ * (value.ts) reads V_θ(s_t) from them, and the clipped value loss joins the per-token loss
+ * before the aggregation, ℓ_t += c_V · ½ max((V_θ − R)², (V_clip − R)²); aux adds value_loss
+ * and vf_clipped (masked sums).
  */
 import { type Array, np } from "../engine/jax.ts";
 import type { Params } from "../engine/params.ts";
@@ -31,6 +36,7 @@ import {
   type PolicyLossKind,
 } from "./policy-loss.ts";
 import { temperedLogProbs } from "./rollout.ts";
+import { clippedValueLoss, splitValueHead, valuesOf } from "./value.ts";
 
 /** One micro-batch of completions on the host: [B, T] each. */
 export interface RlMicroBatch {
@@ -43,6 +49,9 @@ export interface RlMicroBatch {
   advantages: Float32Array;
   oldLogProbs: Float32Array;
   refLogProbs: Float32Array;
+  /** PPO: V_old(s_t) at rollout time and the GAE returns R_t. */
+  oldValues?: Float32Array;
+  returns?: Float32Array;
 }
 
 type RlArrays = {
@@ -52,6 +61,8 @@ type RlArrays = {
   advantages: Array;
   oldLogProbs: Array;
   refLogProbs: Array;
+  oldValues?: Array;
+  returns?: Array;
 };
 
 export interface PolicyObjectiveConfig extends ClipConfig {
@@ -65,6 +76,13 @@ export interface PolicyObjectiveConfig extends ClipConfig {
   kl: KlEstimator;
   /** c_H of the entropy bonus (0: none). */
   entropyCoef: number;
+  /** PPO's value loss: coefficient c_V and clip range ε_v (absent: no value head). */
+  value?: { coef: number; clip: number };
+}
+
+function need(x: Float32Array | undefined, name: string): Float32Array {
+  if (!x) throw new Error(`rl micro-batch: PPO needs ${name} (the value head's rollout-time values and returns)`);
+  return x;
 }
 
 export function policyObjective(config: ModelConfig, cfg: PolicyObjectiveConfig): Objective<RlMicroBatch, RlArrays> {
@@ -81,10 +99,14 @@ export function policyObjective(config: ModelConfig, cfg: PolicyObjectiveConfig)
         advantages: f32(b.advantages),
         oldLogProbs: f32(b.oldLogProbs),
         refLogProbs: f32(b.refLogProbs),
+        ...(cfg.value
+          ? { oldValues: f32(need(b.oldValues, "oldValues")), returns: f32(need(b.returns, "returns")) }
+          : {}),
       };
     },
     loss(params: Params, b: RlArrays) {
-      const { logits } = forward(params, config, b.ids); // [B, T, V]
+      const { head, rest } = cfg.value ? splitValueHead(params) : { head: null, rest: params };
+      const { logits, hidden } = forward(rest, config, b.ids, { hidden: Boolean(head) }); // [B, T, V], [B, T, C]
       const { logProbs, all } = temperedLogProbs(logits, b.targets, cfg.temperature); // [B, T], [B, T, V]
       const entropy = entropyOf(all); // H [B, T]
       const kl = KL_DEVICE[cfg.kl](logProbs.ref, b.refLogProbs); // [B, T]
@@ -93,9 +115,18 @@ export function policyObjective(config: ModelConfig, cfg: PolicyObjectiveConfig)
       let perToken = pg.loss;
       if (cfg.beta > 0) perToken = np.add(perToken, np.multiply(kl.ref, cfg.beta));
       if (cfg.entropyCoef > 0) perToken = np.subtract(perToken, np.multiply(entropy.ref, cfg.entropyCoef));
-      const { sum, count } = AGGREGATE[cfg.aggregation](perToken, b.mask.ref, cfg.maxNewTokens);
       const masked = (x: Array) => np.sum(np.multiply(x, b.mask.ref));
+      const valueAux: Record<string, Array> = {};
+      if (head && hidden && cfg.value) {
+        const values = valuesOf(head, hidden); // V_θ [B, T]
+        const vl = clippedValueLoss(values, b.oldValues!, b.returns!, cfg.value.clip); // ℓ^V [B, T]
+        perToken = np.add(perToken, np.multiply(vl.loss.ref, cfg.value.coef));
+        valueAux.value_loss = masked(vl.loss);
+        valueAux.vf_clipped = masked(vl.clipped);
+      }
+      const { sum, count } = AGGREGATE[cfg.aggregation](perToken, b.mask.ref, cfg.maxNewTokens);
       const aux = {
+        ...valueAux,
         clipped: masked(pg.clipped),
         kl: masked(kl),
         entropy: masked(entropy),
