@@ -93,7 +93,7 @@ export function registerDemo(program: Command): void {
         };
         const result = await runHackingDemo({ out: opts.out, settings });
         console.log(formatHackingTable(result));
-        console.log(`\n${result.summaryPath}\n${result.reportPath}`);
+        console.log(`\n${result.summaryPath}\n${result.reportPath}\n${dashboardHint(dirname(result.summaryPath))}`);
         if (opts.json) console.log(JSON.stringify(result.summary));
       },
     );

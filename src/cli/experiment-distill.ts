@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { applySet, parseConfig, readYamlMapping } from "../config/load.ts";
+import { dashboardHint } from "../dashboard/hint.ts";
 import { distillTable, runDistill } from "../distill/pipeline.ts";
 import { DistillSettingsSchema } from "../distill/settings.ts";
 
@@ -46,6 +47,7 @@ export function registerExperimentDistill(experiment: Command): void {
         evalSet: flags.validation ? "validation" : "test",
       });
       console.log(distillTable(summary));
+      console.log(dashboardHint(flags.out));
       if (flags.json) console.log(JSON.stringify(summary));
     });
 }

@@ -5,6 +5,7 @@
  * (src/experiments/generalization.ts). Resumable: run it again to continue.
  */
 import type { Command } from "commander";
+import { dashboardHint } from "../dashboard/hint.ts";
 import {
   GENERALIZATION_DEFAULTS,
   GENERALIZATION_QUICK,
@@ -56,7 +57,7 @@ export function registerExperiment(program: Command): Command {
         if (opts.validation) settings.evalSet = "validation";
         const { summary, reportPath } = await runGeneralization({ out: opts.out, settings, also: opts.also });
         console.log(formatGeneralizationTable(summary));
-        console.log(`\n${reportPath}`);
+        console.log(`\n${reportPath}\n${dashboardHint(opts.out)}`);
         if (opts.json) console.log(JSON.stringify(summary));
       },
     );

@@ -10,6 +10,8 @@
  * Metric rows carry TRL's names: loss, rewards/chosen, rewards/rejected, rewards/margins,
  * rewards/accuracies (+ logps/* and nll_loss for DPO), each the mean over the step's pairs.
  */
+
+import { dashboardHint } from "../dashboard/hint.ts";
 import { generateDataset } from "../data/tasks/index.ts";
 import type { Array, JsTree } from "../engine/jax.ts";
 import { disposeTree } from "../engine/memory.ts";
@@ -340,6 +342,7 @@ export async function runPairTraining<D extends JsTree<Array>, H = PairBatch>(
       } else {
         const dir = await spec.exportFinal(result.trainable);
         say(`${who}: done, ${totalSteps} steps in ${((performance.now() - started) / 1000).toFixed(1)} s -> ${dir}`);
+        say(dashboardHint(runDir));
       }
       await session.finish(result.status, {
         figures,
