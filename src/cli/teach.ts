@@ -1,5 +1,6 @@
 import { stat } from "node:fs/promises";
 import type { Command } from "commander";
+import { dashboardHint } from "../dashboard/hint.ts";
 import { SOURCE_FORMATS, type SourceFormat } from "../data/adapters.ts";
 import { initEngine } from "../engine/device.ts";
 import { OpenAIClient } from "../teacher/client.ts";
@@ -152,6 +153,7 @@ export function registerTeach(program: Command): void {
           log: (l) => console.error(l),
           signal: controller.signal,
         });
+        console.error(dashboardHint(flags.out));
         if (flags.json) console.log(JSON.stringify(summary, null, 2));
         if (summary.status !== "finished") process.exitCode = 1;
       } finally {
