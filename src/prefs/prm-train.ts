@@ -11,7 +11,6 @@
 import { rm as remove, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { optimizerOf } from "../config/blocks.ts";
-import { generateDataset } from "../data/tasks/index.ts";
 import { initEngine } from "../engine/device.ts";
 import { loadModel } from "../model/checkpoint.ts";
 import { FINAL_DIR, runDirOf } from "../runs/layout.ts";
@@ -29,20 +28,13 @@ import {
 import { loadRewardModel, type RewardModel, rewardKindOf, rewardModelFrom, saveRewardModel } from "./reward-model.ts";
 import type { PrefsRunOptions } from "./rm-train.ts";
 import { generatorStepRows, readStepRows, type StepRow } from "./steps.ts";
-import { type Batching, type PairTrainingResult, runPairTraining } from "./trainer.ts";
+import { type Batching, generatedProblems, type PairTrainingResult, runPairTraining } from "./trainer.ts";
 
 /** The step-labelled chains of a source. */
 export async function loadStepRows(src: PairSourceConfig): Promise<StepRow[]> {
   if (src.generate) {
     const g = src.generate;
-    const records = generateDataset({
-      tasks: g.tasks,
-      n: g.n,
-      seed: g.seed,
-      split: g.split,
-      ...(g.options ? { options: g.options } : {}),
-    });
-    return generatorStepRows(records, { kinds: g.corruptions, seed: g.seed });
+    return generatorStepRows(generatedProblems(g), { kinds: g.corruptions, seed: g.seed });
   }
   const out: StepRow[] = [];
   for (const f of src.files ?? []) out.push(...(await readStepRows(f)));

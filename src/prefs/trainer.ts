@@ -12,6 +12,7 @@
  */
 
 import { dashboardHint } from "../dashboard/hint.ts";
+import type { CoTRecord } from "../data/records.ts";
 import { generateDataset } from "../data/tasks/index.ts";
 import type { Array, JsTree } from "../engine/jax.ts";
 import { disposeTree } from "../engine/memory.ts";
@@ -38,18 +39,22 @@ import type { DpoConfig, PairSourceConfig, RmConfig } from "./config.ts";
 import { type PreferencePair, readPreferences } from "./data.ts";
 import { generatorPairs } from "./pairs.ts";
 
+/** The problems a source's `generate:` block names (pairs and step-labelled chains are built from them). */
+export function generatedProblems(g: NonNullable<PairSourceConfig["generate"]>): CoTRecord[] {
+  return generateDataset({
+    tasks: g.tasks,
+    n: g.n,
+    seed: g.seed,
+    split: g.split,
+    ...(g.options ? { options: g.options } : {}),
+  });
+}
+
 /** The pairs of a source: its files in order, or generated pairs (pairs.ts). */
 export async function loadPairs(src: PairSourceConfig): Promise<PreferencePair[]> {
   if (src.generate) {
     const g = src.generate;
-    const records = generateDataset({
-      tasks: g.tasks,
-      n: g.n,
-      seed: g.seed,
-      split: g.split,
-      ...(g.options ? { options: g.options } : {}),
-    });
-    return generatorPairs(records, { kinds: g.corruptions, seed: g.seed });
+    return generatorPairs(generatedProblems(g), { kinds: g.corruptions, seed: g.seed });
   }
   const out: PreferencePair[] = [];
   for (const f of src.files ?? []) out.push(...(await readPreferences(f)));
