@@ -3,7 +3,9 @@
  * train-split problems of the demo's tasks drawn with generator seed 1, none of which is in the
  * demo's training file or its 300 test problems (compared by task and canonical form), the first
  * N in generation order. Never the test set: that is run once, at the end.
- *   node --import tsx scripts/rl-validation.ts [DEMO_DIR=runs/demo] [OUT=runs/rl-data/validation.jsonl] [N=300]
+ *   node --import tsx scripts/rl-validation.ts [DEMO_DIR=runs/demo] [OUT=runs/rl-data/validation.jsonl] [N=300] [SEED=1] [EXCLUDE.jsonl ...]
+ * Another SEED with the validation file as EXCLUDE draws training problems for a verifier or
+ * for on-policy pairs that overlap neither the demo's files nor the validation problems.
  */
 import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
@@ -13,15 +15,17 @@ import { writeJsonlAtomic } from "../src/data/writers.ts";
 import { DEFAULT_SETTINGS } from "../src/demo/settings.ts";
 import { readJsonl } from "../src/runs/jsonl.ts";
 
-const [demo = "runs/demo", out = "runs/rl-data/validation.jsonl", nArg = "300"] = process.argv.slice(2);
+const [demo = "runs/demo", out = "runs/rl-data/validation.jsonl", nArg = "300", seedArg = "1", ...exclude] =
+  process.argv.slice(2);
 const n = Number(nArg);
+const seed = Number(seedArg);
 const rows = (p: string) => readJsonl<CoTRecord>(p);
 const key = (r: CoTRecord) => `${String(r.meta?.task)}\u0000${String(r.meta?.canonical)}`;
 const seen = new Set(
-  [...(await rows(`${demo}/data/train.jsonl`)), ...(await rows(`${demo}/data/heldout.jsonl`))].map(key),
+  (await Promise.all([`${demo}/data/train.jsonl`, `${demo}/data/heldout.jsonl`, ...exclude].map(rows))).flat().map(key),
 );
 const s = DEFAULT_SETTINGS;
-const drawn = generateDataset({ tasks: s.tasks, options: s.taskOptions, n: 4 * n, seed: 1, split: "train" });
+const drawn = generateDataset({ tasks: s.tasks, options: s.taskOptions, n: 4 * n, seed, split: "train" });
 const kept: CoTRecord[] = [];
 for (const r of drawn) {
   if (kept.length === n) break;

@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { stringify } from "yaml";
+import { taskOptionsFlag } from "../src/cli/data-preferences.ts";
 import { checkRecordSteps, generateDataset } from "../src/data/tasks/index.ts";
 import { initEngine } from "../src/engine/device.ts";
 import { np } from "../src/engine/jax.ts";
@@ -225,6 +226,13 @@ describe("on-policy pairs", () => {
 });
 
 describe("commands", () => {
+  test("data preferences --options: per-task generator options, bad JSON or tasks named", () => {
+    assert.deepEqual(taskOptionsFlag('{"code-trace":{"maxLines":4}}'), { "code-trace": { maxLines: 4 } });
+    assert.deepEqual(taskOptionsFlag(undefined), {});
+    assert.throws(() => taskOptionsFlag("{maxLines:4"), /--options is not JSON/);
+    assert.throws(() => taskOptionsFlag('{"chess":{}}'), /unknown task "chess"/);
+    assert.throws(() => taskOptionsFlag('{"algebra":3}'), /--options\.algebra must be an object/);
+  });
   test("data preferences: held-out corruption kind and excluded problems", async () => {
     const train = join(dir, "p-train.jsonl");
     const { stdout } = await cli([

@@ -4,6 +4,7 @@
  *
  *   from the generators   --task T[,T] --n N --seed S --split train|test
  *                         [--corruptions K,K | --hold-out K] [--exclude FILE] [--layout pairs|steps]
+ *                         [--options JSON]
  *       the gold chain against a checker-rejected corruption (src/prefs/pairs.ts), or, with
  *       --layout steps, the gold chain and a corruption with per-step labels (src/prefs/steps.ts);
  *       --exclude drops problems whose canonical form appears in FILE's meta.canonical (records
@@ -34,6 +35,7 @@ interface PreferenceFlags {
   corruptions?: string;
   holdOut?: string;
   exclude?: string;
+  options?: string;
   layout: "pairs" | "steps";
   fromEval?: string;
   pairsPerPrompt: string;
@@ -64,6 +66,26 @@ export function corruptionKinds(corruptions?: string, holdOut?: string): Corrupt
   return [...CORRUPTIONS];
 }
 
+/** --options: difficulty options per task, as a config's data.generate.options. */
+export function taskOptionsFlag(raw: string | undefined): Partial<Record<TaskName, Record<string, unknown>>> {
+  if (raw === undefined) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new Error(`${WHO}: --options is not JSON: ${raw}; expected e.g. '{"code-trace":{"maxLines":4}}'`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
+    throw new Error(`${WHO}: --options must be a JSON object of task name -> options, got ${raw}`);
+  for (const [task, o] of Object.entries(parsed)) {
+    if (!isTaskName(task))
+      throw new Error(`${WHO}: --options names unknown task "${task}"; choose from ${TASK_NAMES.join(", ")}`);
+    if (typeof o !== "object" || o === null || Array.isArray(o))
+      throw new Error(`${WHO}: --options.${task} must be an object of generator options`);
+  }
+  return parsed as Partial<Record<TaskName, Record<string, unknown>>>;
+}
+
 /** meta.canonical of every row of a JSONL file (records, pairs or step rows). */
 async function canonicalsOf(path: string): Promise<Set<string>> {
   const out = new Set<string>();
@@ -89,6 +111,7 @@ export function registerDataPreferences(data: Command): Command {
     .option("--corruptions <kinds>", `generators: corruption kinds to use (${CORRUPTIONS.join(", ")}; default all)`)
     .option("--hold-out <kinds>", "generators: corruption kinds to leave out (the rest are used)")
     .option("--exclude <file>", "generators: skip problems whose meta.canonical is in this JSONL file")
+    .option("--options <json>", `generators: difficulty options per task, e.g. '{"code-trace":{"maxLines":4}}'`)
     .addOption(
       new Option("--layout <layout>", "pairs (TRL prompt/chosen/rejected) or steps (prompt/completions/labels)")
         .choices(["pairs", "steps"])
@@ -116,7 +139,8 @@ export function registerDataPreferences(data: Command): Command {
       const kinds = corruptionKinds(flags.corruptions, flags.holdOut);
       const seed = parseIntFlag(`${WHO}: --seed`, flags.seed, 0, 2 ** 32 - 1);
       const n = parseIntFlag(`${WHO}: --n`, flags.n, 1);
-      let records = generateDataset({ tasks, n, seed, split: flags.split });
+      const options = taskOptionsFlag(flags.options);
+      let records = generateDataset({ tasks, n, seed, split: flags.split, options });
       let excluded = 0;
       if (flags.exclude !== undefined) {
         const skip = await canonicalsOf(flags.exclude);
