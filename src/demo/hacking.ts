@@ -69,9 +69,9 @@ export interface HackingSettings {
  * purpose: 4 prompts × 6 completions of ≤ 64 tokens per step, 10 steps, 24 held-out problems.
  */
 export const HACKING_DEFAULTS: HackingSettings = {
-  model: "/work/main/runs/demo/cot/final",
-  train: "/work/main/runs/demo/data/train.jsonl",
-  heldout: "/work/main/runs/demo/data/heldout.jsonl",
+  model: "runs/demo/cot/final",
+  train: "runs/demo/data/train.jsonl",
+  heldout: "runs/demo/data/heldout.jsonl",
   seed: 0,
   prompts: 4,
   groupSize: 6,

@@ -100,7 +100,7 @@ export const GENERALIZATION_DEFAULTS: GeneralizationSettings = {
   minLr: 5e-5,
   weightDecay: 0.01,
   mixed: { directFraction: 0.25, phrasingFraction: 0.5, instructionFraction: 0.15 },
-  instructions: "/work/shared/data/alpaca_sample.json",
+  instructions: "../shared/data/alpaca_sample.json",
   maxNewTokens: 112,
   evalBatch: 40,
 };
