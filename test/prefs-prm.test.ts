@@ -21,7 +21,7 @@ import { disposeTree, keepTree, readFloat32 } from "../src/engine/memory.ts";
 import { loadModel, saveModel } from "../src/model/checkpoint.ts";
 import { configFromSizes, toHfConfig } from "../src/model/config.ts";
 import { forward, initParams } from "../src/model/model.ts";
-import { onPolicyPairs } from "../src/prefs/onpolicy.ts";
+import { onPolicyPairs, onPolicyStepRows } from "../src/prefs/onpolicy.ts";
 import {
   predictedFirstError,
   processObjective,
@@ -222,6 +222,46 @@ describe("on-policy pairs", () => {
       [["P1", " a\n#### 1", " b\n#### 2"]],
     );
     assert.deepEqual(stats, { prompts: 3, used: 1, allCorrect: 1, allWrong: 1, pairs: 1 });
+  });
+});
+
+describe("on-policy step rows", () => {
+  test("each distinct sample labelled by its task's checker; unlabellable samples counted, a mismatched file refused", () => {
+    const records = generateDataset({ tasks: ["algebra"], n: 4, seed: 2, split: "test" });
+    const r = records[0]!;
+    const gold = r.chain_of_thought.split("\n");
+    const bad = generatorStepRows([r], { kinds: ["number"], seed: 0 }).find((x) => x.meta?.corruption !== "none")!;
+    const first = firstError(bad.labels)!;
+    const outputs = [
+      `${gold.join("\n")}\n#### ${r.answer}`, // right: all valid
+      `${bad.completions.join("\n")}\n#### 999`, // corrupted: invalid from the checker's step on
+      `${gold.join("\n")}\n#### ${r.answer}`, // duplicate: skipped
+      `${gold[0]}\n#### 999`, // every step right but stops short, answer wrong: unlabelled
+      "#### 999", // no steps: unlabelled
+    ];
+    const example = {
+      index: 0,
+      question: r.question,
+      prompt: "P",
+      task: "algebra",
+      outputs,
+      sampled: {
+        correct_strict: [true, false, true, false, false],
+        correct_flexible: [true, false, true, false, false],
+      },
+    };
+    const { rows, stats } = onPolicyStepRows([example], records);
+    assert.deepEqual(
+      rows.map((x) => [x.completions, x.labels]),
+      [
+        [gold, gold.map(() => true)],
+        [bad.completions, stepLabels(bad.completions.length, first)],
+      ],
+    );
+    assert.ok(first < bad.completions.length);
+    assert.equal(rows[0]!.meta?.canonical, r.meta?.canonical);
+    assert.deepEqual(stats, { prompts: 1, samples: 4, rows: 2, allValid: 1, withError: 1, unlabelled: 2 });
+    assert.throws(() => onPolicyStepRows([{ ...example, index: 1 }], records), /no matching record/);
   });
 });
 

@@ -10,8 +10,11 @@
  *       --exclude drops problems whose canonical form appears in FILE's meta.canonical (records
  *       or pairs), for a validation set of train-split problems the training pairs never use.
  *   on-policy             --from-eval DIR|examples.jsonl [--pairs-per-prompt P]
+ *                         [--layout steps --records FILE]
  *       a model's own correct sample against an incorrect one, from `stepwise eval --samples K`,
- *       judged there by the answer module (src/prefs/onpolicy.ts).
+ *       judged there by the answer module (src/prefs/onpolicy.ts); with --layout steps, every
+ *       distinct sample labelled step by step by its task's checker, which reads the problems
+ *       from --records (the file the eval read).
  *
  * The last stdout line is a JSON summary.
  */
@@ -22,10 +25,11 @@ import { readRecords } from "../data/readers.ts";
 import { generateDataset, isTaskName, type Split, TASK_NAMES, type TaskName } from "../data/tasks/index.ts";
 import type { PreferencePair } from "../prefs/data.ts";
 import { writePreferences } from "../prefs/data.ts";
-import { onPolicyPairs, readSampledExamples } from "../prefs/onpolicy.ts";
+import { onPolicyPairs, onPolicyStepRows, readSampledExamples } from "../prefs/onpolicy.ts";
 import { CORRUPTIONS, type Corruption, generatorPairs } from "../prefs/pairs.ts";
 import { generatorStepRows, type StepRow, writeStepRows } from "../prefs/steps.ts";
 import { parseIntFlag } from "./args.ts";
+import { readCoTRecords } from "./eval.ts";
 
 interface PreferenceFlags {
   task?: string;
@@ -39,6 +43,7 @@ interface PreferenceFlags {
   layout: "pairs" | "steps";
   fromEval?: string;
   pairsPerPrompt: string;
+  records?: string;
   out: string;
 }
 
@@ -119,14 +124,26 @@ export function registerDataPreferences(data: Command): Command {
     )
     .option("--from-eval <path>", "on-policy: an `eval --samples K` output folder or its examples.jsonl")
     .option("--pairs-per-prompt <n>", "on-policy: at most this many pairs per prompt", "1")
+    .option("--records <file>", "on-policy steps: the data file the eval read (the problems the checker needs)")
     .requiredOption("--out <file>", "output JSONL file (written atomically)")
     .action(async (flags: PreferenceFlags) => {
       if (flags.fromEval !== undefined) {
-        if (flags.task !== undefined || flags.layout !== "pairs")
-          throw new Error(`${WHO}: --from-eval builds on-policy pairs; leave out --task and --layout`);
+        if (flags.task !== undefined) throw new Error(`${WHO}: --from-eval reads a model's samples; leave out --task`);
         const file = (await stat(flags.fromEval)).isDirectory()
           ? join(flags.fromEval, "examples.jsonl")
           : flags.fromEval;
+        if (flags.layout === "steps") {
+          if (flags.records === undefined)
+            throw new Error(
+              `${WHO}: --from-eval with --layout steps needs --records FILE, the data file the eval read`,
+            );
+          const records = await readCoTRecords(flags.records);
+          const { rows, stats } = onPolicyStepRows(await readSampledExamples(file), records);
+          await writeStepRows(flags.out, rows);
+          console.log(JSON.stringify({ source: "on-policy", layout: "steps", from: file, ...stats, out: flags.out }));
+          return;
+        }
+        if (flags.records !== undefined) throw new Error(`${WHO}: --records goes with --from-eval --layout steps`);
         const per = parseIntFlag(`${WHO}: --pairs-per-prompt`, flags.pairsPerPrompt, 1);
         const { pairs, stats } = onPolicyPairs(await readSampledExamples(file), per);
         await writePreferences(flags.out, pairs);

@@ -12,10 +12,22 @@
  * chain to prefer). Up to `perPrompt` pairs per prompt, distinct texts paired in the order
  * sampled (the j-th correct with the j-th incorrect); a prompt whose samples are all right or
  * all wrong gives none (as in iterative DPO / RPO's on-policy pairs, Pang et al. 2024).
+ *
+ * On-policy step rows (`onPolicyStepRows`) label the same samples step by step for the process
+ * reward model, as Lightman et al. 2023 label a generator's own solutions, but with the task's
+ * step checker in place of human raters: valid up to the checker's first invalid step, invalid
+ * from it on (steps.ts stepLabels). The checker needs the generated problem behind each prompt,
+ * so the eval's data file is read alongside (its records carry meta.structured); examples join
+ * it by `index` and must repeat its question. Departure: a sample whose every step passes but
+ * whose answer is wrong (it may stop short) is dropped (`unlabelled`), as is one with no steps: the checker cannot
+ * say which step is at fault, and labelling all of it valid would teach the model a wrong chain.
  */
 import { formatLocation } from "../data/errors.ts";
 import { readRecords } from "../data/readers.ts";
+import type { CoTRecord } from "../data/records.ts";
+import { checkRecordSteps, splitSteps } from "../data/tasks/index.ts";
 import type { PreferencePair } from "./data.ts";
+import { type StepRow, stepLabels } from "./steps.ts";
 
 /** The fields of one examples.jsonl row this module reads. */
 export interface SampledExample {
@@ -24,6 +36,9 @@ export interface SampledExample {
   prompt: string;
   outputs: string[];
   sampled: { correct_strict: boolean[]; correct_flexible: boolean[] };
+  /** Position of the example's record in the eval's data file. */
+  index?: number;
+  question?: string;
 }
 
 export interface OnPolicyStats {
@@ -90,4 +105,77 @@ export async function readSampledExamples(path: string): Promise<SampledExample[
     out.push(v as SampledExample);
   }
   return out;
+}
+
+export interface OnPolicyStepStats {
+  prompts: number;
+  /** Distinct samples seen (duplicates of a prompt's earlier sample are skipped). */
+  samples: number;
+  rows: number;
+  /** Rows whose every step is valid / with a first invalid step. */
+  allValid: number;
+  withError: number;
+  /** Samples the checker could not label (no steps, or every step valid but the answer wrong). */
+  unlabelled: number;
+}
+
+/** Step-labelled rows of every distinct sample (see the header); `records` is the eval's data file, in order. */
+export function onPolicyStepRows(
+  rows: readonly SampledExample[],
+  records: readonly CoTRecord[],
+): { rows: StepRow[]; stats: OnPolicyStepStats } {
+  const out: StepRow[] = [];
+  const stats: OnPolicyStepStats = {
+    prompts: rows.length,
+    samples: 0,
+    rows: 0,
+    allValid: 0,
+    withError: 0,
+    unlabelled: 0,
+  };
+  rows.forEach((row, n) => {
+    const record = row.index === undefined ? undefined : records[row.index];
+    if (!record || (row.question !== undefined && record.question !== row.question))
+      throw new Error(
+        `on-policy step rows: example ${n + 1} (index ${row.index}) has no matching record in the data file; ` +
+          "give the file the eval read (--data), unchanged",
+      );
+    const seen = new Set<string>();
+    row.outputs.forEach((output, j) => {
+      if (seen.has(output)) return;
+      seen.add(output);
+      stats.samples++;
+      const steps = splitSteps(output);
+      if (steps.length === 0) {
+        stats.unlabelled++;
+        return;
+      }
+      const verdict = checkRecordSteps(record, steps);
+      if (verdict === null)
+        throw new Error(`on-policy step rows: record ${row.index} is not a generated problem (no meta.structured)`);
+      // firstInvalid = steps.length: every step given is right but the chain stops short (steps.ts).
+      const at = verdict.valid ? null : (verdict.firstInvalid ?? 0);
+      const first = at === null || at >= steps.length ? null : at;
+      if (first === null && !row.sampled.correct_flexible[j]) {
+        stats.unlabelled++;
+        return;
+      }
+      if (first === null) stats.allValid++;
+      else stats.withError++;
+      out.push({
+        prompt: row.prompt,
+        completions: steps,
+        labels: stepLabels(steps.length, first),
+        meta: {
+          ...(row.task === undefined ? {} : { task: row.task }),
+          ...(row.id === undefined || row.id === null ? {} : { id: row.id }),
+          ...(typeof record.meta?.canonical === "string" ? { canonical: record.meta.canonical } : {}),
+          source: "on-policy",
+          correct: row.sampled.correct_strict[j] ?? false,
+        },
+      });
+    });
+  });
+  stats.rows = out.length;
+  return { rows: out, stats };
 }
