@@ -12,6 +12,7 @@ import { Command } from "commander";
 import { registerEval } from "../src/cli/eval.ts";
 import { registerScore } from "../src/cli/score.ts";
 import type { CoTRecord } from "../src/data/records.ts";
+import { generateDataset } from "../src/data/tasks/index.ts";
 import { initEngine } from "../src/engine/device.ts";
 import { corpusBleu, sentenceBleu } from "../src/eval/bleu.ts";
 import { pairedBootstrap } from "../src/eval/bootstrap.ts";
@@ -174,6 +175,20 @@ describe("eval --predictions: summary.json, examples.jsonl, summary.md", () => {
       cli(["eval", "--predictions", file, "--format", "alpaca"]),
       /--format must be one of gsm8k, aqua, math, cot/,
     );
+  });
+});
+
+describe("scoreOutput on a generated record", () => {
+  test("grades the chain with its task's checker, the problem rebuilt from meta.structured", () => {
+    const r = generateDataset({ tasks: ["algebra"], n: 1, seed: 0, split: "test" })[0]!;
+    const right = scoreOutput(r, `${r.chain_of_thought}\n#### ${r.answer}`, { index: 0 });
+    assert.equal(right.steps.checker, "task:algebra");
+    assert.equal(right.steps.valid, true);
+    const steps = r.chain_of_thought.split("\n");
+    const wrong = scoreOutput(r, `${steps[0]!.replace(/-?\d+(?=\.?$)/, "12345")}\n#### ${r.answer}`, { index: 0 });
+    assert.deepEqual([wrong.steps.checker, wrong.steps.valid, wrong.steps.firstInvalid], ["task:algebra", false, 0]);
+    const { structured: _, ...meta } = r.meta!;
+    assert.equal(scoreOutput({ ...r, meta }, r.chain_of_thought, { index: 0 }).steps.checker, "generic");
   });
 });
 

@@ -9,7 +9,7 @@
  */
 import { type AnswerTask, answersMatch, parseNumber } from "../data/answer/index.ts";
 import type { CoTRecord } from "../data/records.ts";
-import { isTaskName, TASKS } from "../data/tasks/index.ts";
+import { isTaskName, problemFromRecord, TASKS } from "../data/tasks/index.ts";
 import { ANSWER_PREFIX, type Problem } from "../data/tasks/types.ts";
 import type { GeneratedSequence } from "../model/generate.ts";
 import { sentenceBleu } from "./bleu.ts";
@@ -121,6 +121,7 @@ export interface ScoreContext {
   prompt?: string;
   finishReason?: EvalExample["finish_reason"];
   newTokens?: number;
+  /** The generated problem behind the record, for its task's step checker (default: rebuilt from meta.structured). */
   problem?: Problem;
   steps?: CheckChainOptions;
 }
@@ -150,8 +151,11 @@ export function scoreOutput(r: CoTRecord, output: string | readonly string[], ct
   const first = outs[0]!;
   const preds = outs.map((o) => extractBoth(o, task));
   const pred = preds[0]!;
+  // A generated record carries its problem (meta.structured), so `eval --data` on the demo's files
+  // grades chains with the task checker, as the demo does, not only the generic one.
+  const problem = ctx.problem ?? problemFromRecord(r);
   const v = checkChain(
-    { question: r.question, chain: chainOf(first), task: taskOf(r), ...(ctx.problem ? { problem: ctx.problem } : {}) },
+    { question: r.question, chain: chainOf(first), task: taskOf(r), ...(problem ? { problem } : {}) },
     { checkers: DEFAULT_CHECKERS, ...ctx.steps },
   );
   const reference = r.chain_of_thought.trim();
