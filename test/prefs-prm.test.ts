@@ -262,6 +262,13 @@ describe("on-policy step rows", () => {
     assert.equal(rows[0]!.meta?.canonical, r.meta?.canonical);
     assert.deepEqual(stats, { prompts: 1, samples: 4, rows: 2, allValid: 1, withError: 1, unlabelled: 2 });
     assert.throws(() => onPolicyStepRows([{ ...example, index: 1 }], records), /no matching record/);
+    // outcome labels (Cobbe et al.): every step carries the sample's strict correctness, no checker
+    const outcome = onPolicyStepRows([example], records, "outcome");
+    assert.deepEqual(
+      outcome.rows.map((x) => x.labels),
+      [gold.map(() => true), bad.completions.map(() => false), [false]],
+    );
+    assert.deepEqual(outcome.stats, { prompts: 1, samples: 4, rows: 3, allValid: 1, withError: 2, unlabelled: 1 });
   });
 });
 

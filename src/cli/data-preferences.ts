@@ -44,6 +44,7 @@ interface PreferenceFlags {
   fromEval?: string;
   pairsPerPrompt: string;
   records?: string;
+  stepLabels: "checker" | "outcome";
   out: string;
 }
 
@@ -125,6 +126,14 @@ export function registerDataPreferences(data: Command): Command {
     .option("--from-eval <path>", "on-policy: an `eval --samples K` output folder or its examples.jsonl")
     .option("--pairs-per-prompt <n>", "on-policy: at most this many pairs per prompt", "1")
     .option("--records <file>", "on-policy steps: the data file the eval read (the problems the checker needs)")
+    .addOption(
+      new Option(
+        "--step-labels <how>",
+        "on-policy steps: checker (valid up to the first invalid step) or outcome (every step = is the answer right)",
+      )
+        .choices(["checker", "outcome"])
+        .default("checker"),
+    )
     .requiredOption("--out <file>", "output JSONL file (written atomically)")
     .action(async (flags: PreferenceFlags) => {
       if (flags.fromEval !== undefined) {
@@ -138,9 +147,18 @@ export function registerDataPreferences(data: Command): Command {
               `${WHO}: --from-eval with --layout steps needs --records FILE, the data file the eval read`,
             );
           const records = await readCoTRecords(flags.records);
-          const { rows, stats } = onPolicyStepRows(await readSampledExamples(file), records);
+          const { rows, stats } = onPolicyStepRows(await readSampledExamples(file), records, flags.stepLabels);
           await writeStepRows(flags.out, rows);
-          console.log(JSON.stringify({ source: "on-policy", layout: "steps", from: file, ...stats, out: flags.out }));
+          console.log(
+            JSON.stringify({
+              source: "on-policy",
+              layout: "steps",
+              labels: flags.stepLabels,
+              from: file,
+              ...stats,
+              out: flags.out,
+            }),
+          );
           return;
         }
         if (flags.records !== undefined) throw new Error(`${WHO}: --records goes with --from-eval --layout steps`);

@@ -21,6 +21,12 @@
  * it by `index` and must repeat its question. Departure: a sample whose every step passes but
  * whose answer is wrong (it may stop short) is dropped (`unlabelled`), as is one with no steps: the checker cannot
  * say which step is at fault, and labelling all of it valid would teach the model a wrong chain.
+ *
+ * With `labels: "outcome"` every step of a sample is labelled with whether its strict answer is
+ * right instead: Cobbe et al. 2021's verifier, trained to predict the solution's correctness at
+ * every token, here at every step separator; P(step k) then estimates P(correct | the first k
+ * steps). No checker is needed, and a chain the checker rejects but whose answer is right counts
+ * as right.
  */
 import { formatLocation } from "../data/errors.ts";
 import { readRecords } from "../data/readers.ts";
@@ -119,10 +125,20 @@ export interface OnPolicyStepStats {
   unlabelled: number;
 }
 
+function metaOf(row: SampledExample, record: CoTRecord): Record<string, string> {
+  return {
+    ...(row.task === undefined ? {} : { task: row.task }),
+    ...(row.id === undefined || row.id === null ? {} : { id: row.id }),
+    ...(typeof record.meta?.canonical === "string" ? { canonical: record.meta.canonical } : {}),
+    source: "on-policy",
+  };
+}
+
 /** Step-labelled rows of every distinct sample (see the header); `records` is the eval's data file, in order. */
 export function onPolicyStepRows(
   rows: readonly SampledExample[],
   records: readonly CoTRecord[],
+  labels: "checker" | "outcome" = "checker",
 ): { rows: StepRow[]; stats: OnPolicyStepStats } {
   const out: StepRow[] = [];
   const stats: OnPolicyStepStats = {
@@ -150,6 +166,18 @@ export function onPolicyStepRows(
         stats.unlabelled++;
         return;
       }
+      if (labels === "outcome") {
+        const right = row.sampled.correct_strict[j] ?? false;
+        if (right) stats.allValid++;
+        else stats.withError++;
+        out.push({
+          prompt: row.prompt,
+          completions: steps,
+          labels: steps.map(() => right),
+          meta: { ...metaOf(row, record), correct: right },
+        });
+        return;
+      }
       const verdict = checkRecordSteps(record, steps);
       if (verdict === null)
         throw new Error(`on-policy step rows: record ${row.index} is not a generated problem (no meta.structured)`);
@@ -166,13 +194,7 @@ export function onPolicyStepRows(
         prompt: row.prompt,
         completions: steps,
         labels: stepLabels(steps.length, first),
-        meta: {
-          ...(row.task === undefined ? {} : { task: row.task }),
-          ...(row.id === undefined || row.id === null ? {} : { id: row.id }),
-          ...(typeof record.meta?.canonical === "string" ? { canonical: record.meta.canonical } : {}),
-          source: "on-policy",
-          correct: row.sampled.correct_strict[j] ?? false,
-        },
+        meta: { ...metaOf(row, record), correct: row.sampled.correct_strict[j] ?? false },
       });
     });
   });
