@@ -48,7 +48,9 @@ const problems = rows.map((e, i) => ({
   greedyCorrect: e.greedy_correct,
   candidates: { answers: e.sampled!.extracted_strict, correct: e.sampled!.correct_strict, scores: scores[i]! },
 }));
-for (const how of ["majority", `${kind}:V`, `weighted:${kind}:V`]) {
+// Labelled with the spec given, so the tables say which aggregation scored the chains.
+const best = spec ?? `${kind}:V`;
+for (const how of ["majority", best, `weighted:${best}`]) {
   const { report } = selectionReport(problems, parseSelect(how));
   console.log(`\n## ${how}\n\n${selectionTable(report)}`);
   console.log(JSON.stringify({ how, ...report }));

@@ -90,7 +90,7 @@ describe("rm: and prm: reward specs", () => {
     ["rm:a+a", /names a folder twice/],
     ["rm:a@prod", /ensemble aggregation "prod"; expected mean, min or mean-Kstd/],
     ["rm:a@steps=min", /@steps= is for process reward models/],
-    ["prm:a@steps=max", /step aggregation "max"; expected min or prod/],
+    ["prm:a@steps=max", /step aggregation "max"; expected min, prod, last/],
     ["prm:a@min@steps=prod", /sets steps twice/],
     ["rm:a@mean-xstd", /expected mean, min or mean-Kstd/],
     ["rm:a@temperature=2", /unknown option "temperature"/],
@@ -127,6 +127,8 @@ describe("aggregation", () => {
   test("steps: min and product; a chain without steps is null", () => {
     assert.equal(aggregateSteps([0.9, 0.5, 0.8], "min"), 0.5);
     assert.ok(Math.abs(aggregateSteps([0.9, 0.5, 0.8], "prod")! - 0.36) < 1e-12);
+    assert.equal(aggregateSteps([0.9, 0.5, 0.8], "last"), 0.8);
+    assert.equal(aggregateSteps([], "last"), null);
     assert.equal(aggregateSteps([], "min"), null);
     assert.equal(aggregateSteps([], "prod"), null);
   });

@@ -6,9 +6,12 @@
  *
  * Spec (after the `rm:` / `prm:` prefix):   DIR[+DIR…][@OPTION…]
  *   DIR+DIR          an ensemble: every folder scores every item, the scores are aggregated
- *   @steps=min|prod  PRM only: how per-step scores p_1..p_S become one score (default min)
+ *   @steps=min|prod|last  PRM only: how per-step scores p_1..p_S become one score (default min)
  *                      min   min_s p_s               (the weakest step; Wang et al. 2024, Math-Shepherd)
  *                      prod  ∏_s p_s                 (Lightman et al. 2023: P(every step is correct))
+ *                      last  p_S                     (Cobbe et al. 2021: the verifier's prediction at the
+ *                                                    end of the solution, for one trained with outcome
+ *                                                    labels at every step: data preferences --step-labels outcome)
  *   @ensemble=mean|min|mean-Kstd
  *                    how the M member scores r_1..r_M of an item become one (default mean)
  *                      mean       (1/M) Σ_m r_m
@@ -16,7 +19,7 @@
  *                      mean-Kstd  mean − K·std, std = sqrt((1/M) Σ_m (r_m − mean)²) (ddof 0):
  *                                 an uncertainty-penalised score (Coste et al. 2024, "Reward model
  *                                 ensembles help mitigate overoptimization", UWO); e.g. mean-0.5std
- *   Short forms: on `prm:` a bare `@min` / `@prod` is steps=; on `rm:` a bare `@mean`, `@min`,
+ *   Short forms: on `prm:` a bare `@min` / `@prod` / `@last` is steps=; on `rm:` a bare `@mean`, `@min`,
  *   `@mean-1std` is ensemble=. On `prm:` write `@ensemble=min` to mean the ensemble's min.
  * DIR may not contain "," "+" or "@" (they separate terms, members and options).
  *
@@ -39,7 +42,7 @@ import { type RewardScorer, rewardKindOf, rewardScorer } from "./reward-model.ts
 export const VERIFIER_KINDS = ["rm", "prm"] as const;
 export type VerifierKind = (typeof VERIFIER_KINDS)[number];
 
-export const STEP_AGGREGATIONS = ["min", "prod"] as const;
+export const STEP_AGGREGATIONS = ["min", "prod", "last"] as const;
 export type StepAggregation = (typeof STEP_AGGREGATIONS)[number];
 
 export type EnsembleAggregation = { kind: "mean" } | { kind: "min" } | { kind: "mean-std"; k: number };
@@ -125,10 +128,14 @@ export function parseVerifier(kind: VerifierKind, body: string, where: string): 
     seen.add(key);
     if (key === "steps") {
       if (kind !== "prm") {
-        throw new VerifierError(`${where}: "${full}": @steps= is for process reward models (prm:DIR@steps=min|prod)`);
+        throw new VerifierError(
+          `${where}: "${full}": @steps= is for process reward models (prm:DIR@steps=min|prod|last)`,
+        );
       }
       if (!(STEP_AGGREGATIONS as readonly string[]).includes(value)) {
-        throw new VerifierError(`${where}: "${full}": step aggregation "${value}"; expected min or prod`);
+        throw new VerifierError(
+          `${where}: "${full}": step aggregation "${value}"; expected ${STEP_AGGREGATIONS.join(", ")}`,
+        );
       }
       spec.steps = value as StepAggregation;
     } else if (key === "ensemble") {
@@ -153,6 +160,7 @@ export function verifierText(s: VerifierSpec): string {
 export function aggregateSteps(stepScores: readonly number[], how: StepAggregation): number | null {
   if (stepScores.length === 0) return null;
   if (how === "min") return Math.min(...stepScores);
+  if (how === "last") return stepScores[stepScores.length - 1]!;
   return stepScores.reduce((p, x) => p * x, 1); // ∏_s p_s
 }
 
