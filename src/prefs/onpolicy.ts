@@ -19,8 +19,9 @@
  * from it on (steps.ts stepLabels). The checker needs the generated problem behind each prompt,
  * so the eval's data file is read alongside (its records carry meta.structured); examples join
  * it by `index` and must repeat its question. Departure: a sample whose every step passes but
- * whose answer is wrong (it may stop short) is dropped (`unlabelled`), as is one with no steps: the checker cannot
- * say which step is at fault, and labelling all of it valid would teach the model a wrong chain.
+ * whose answer is wrong (it may stop short) is dropped (`unlabelled`), as is one with no steps:
+ * the checker cannot say which step is at fault, and labelling all of it valid would teach the
+ * model a wrong chain.
  *
  * With `labels: "outcome"` every step of a sample is labelled with whether its strict answer is
  * right instead: Cobbe et al. 2021's verifier, trained to predict the solution's correctness at
