@@ -80,16 +80,22 @@ export function onPolicyPairs(
         prompt: row.prompt,
         chosen: good[j]!,
         rejected: bad[j]!,
-        meta: {
-          ...(row.task === undefined ? {} : { task: row.task }),
-          ...(row.id === undefined || row.id === null ? {} : { id: row.id }),
-          source: "on-policy",
-        },
+        meta: metaOf(row),
       });
     }
   }
   stats.pairs = pairs.length;
   return { pairs, stats };
+}
+
+/** The meta of a row built from an example: its task and id, the record's canonical form when given. */
+function metaOf(row: SampledExample, record?: CoTRecord): Record<string, string> {
+  return {
+    ...(row.task === undefined ? {} : { task: row.task }),
+    ...(row.id === undefined || row.id === null ? {} : { id: row.id }),
+    ...(typeof record?.meta?.canonical === "string" ? { canonical: record.meta.canonical } : {}),
+    source: "on-policy",
+  };
 }
 
 /** The rows of an `eval --samples K` examples.jsonl; an error names the line when samples are missing. */
@@ -126,13 +132,16 @@ export interface OnPolicyStepStats {
   unlabelled: number;
 }
 
-function metaOf(row: SampledExample, record: CoTRecord): Record<string, string> {
-  return {
-    ...(row.task === undefined ? {} : { task: row.task }),
-    ...(row.id === undefined || row.id === null ? {} : { id: row.id }),
-    ...(typeof record.meta?.canonical === "string" ? { canonical: record.meta.canonical } : {}),
-    source: "on-policy",
-  };
+/** The checker's labels of sample `j` (see the header); null when it cannot say which step is at fault. */
+function checkerLabels(record: CoTRecord, row: SampledExample, steps: string[], j: number): boolean[] | null {
+  const verdict = checkRecordSteps(record, steps);
+  if (verdict === null)
+    throw new Error(`on-policy step rows: record ${row.index} is not a generated problem (no meta.structured)`);
+  // firstInvalid = steps.length: every step given is right but the chain stops short (steps.ts).
+  const at = verdict.valid ? null : (verdict.firstInvalid ?? 0);
+  const first = at === null || at >= steps.length ? null : at;
+  if (first === null && !row.sampled.correct_flexible[j]) return null;
+  return stepLabels(steps.length, first);
 }
 
 /** Step-labelled rows of every distinct sample (see the header); `records` is the eval's data file, in order. */
@@ -167,35 +176,19 @@ export function onPolicyStepRows(
         stats.unlabelled++;
         return;
       }
-      if (labels === "outcome") {
-        const right = row.sampled.correct_strict[j] ?? false;
-        if (right) stats.allValid++;
-        else stats.withError++;
-        out.push({
-          prompt: row.prompt,
-          completions: steps,
-          labels: steps.map(() => right),
-          meta: { ...metaOf(row, record), correct: right },
-        });
-        return;
-      }
-      const verdict = checkRecordSteps(record, steps);
-      if (verdict === null)
-        throw new Error(`on-policy step rows: record ${row.index} is not a generated problem (no meta.structured)`);
-      // firstInvalid = steps.length: every step given is right but the chain stops short (steps.ts).
-      const at = verdict.valid ? null : (verdict.firstInvalid ?? 0);
-      const first = at === null || at >= steps.length ? null : at;
-      if (first === null && !row.sampled.correct_flexible[j]) {
+      const right = row.sampled.correct_strict[j] ?? false;
+      const stepwise = labels === "outcome" ? steps.map(() => right) : checkerLabels(record, row, steps, j);
+      if (stepwise === null) {
         stats.unlabelled++;
         return;
       }
-      if (first === null) stats.allValid++;
+      if (stepwise.every(Boolean)) stats.allValid++;
       else stats.withError++;
       out.push({
         prompt: row.prompt,
         completions: steps,
-        labels: stepLabels(steps.length, first),
-        meta: { ...metaOf(row, record), correct: row.sampled.correct_strict[j] ?? false },
+        labels: stepwise,
+        meta: { ...metaOf(row, record), correct: right },
       });
     });
   });
