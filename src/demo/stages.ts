@@ -13,7 +13,6 @@ import { rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { readRecords } from "../data/readers.ts";
 import type { CoTRecord } from "../data/records.ts";
-import { problemFromRecord } from "../data/tasks/index.ts";
 import { initEngine } from "../engine/device.ts";
 import { disposeTree } from "../engine/memory.ts";
 import { writeEvalOutputs } from "../eval/report.ts";
@@ -100,7 +99,6 @@ export async function fineTune(job: StageJob, io: StageIo): Promise<void> {
 export async function evaluateVariant(job: StageJob, io: StageIo): Promise<void> {
   const { out, settings: s, variant: v } = job;
   const heldout = await readRows<CoTRecord>(dataFiles(out).heldout);
-  const problems = heldout.map((r) => problemFromRecord(r) ?? undefined);
   const tokenizer = await Tokenizer.fromDir(job.tokDir);
   const evalDir = join(out, v, "eval");
   await initEngine();
@@ -110,7 +108,6 @@ export async function evaluateVariant(job: StageJob, io: StageIo): Promise<void>
       model,
       tokenizer,
       records: heldout,
-      problems,
       prompting: v === "direct" ? "zero" : "zero-cot",
       maxNewTokens: s.maxNewTokens,
       batchSize: s.evalBatch,

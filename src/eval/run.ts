@@ -53,7 +53,7 @@ export interface EvaluateOptions {
   temperature?: number;
   /** Nucleus mass for sampling (default 1 = off). */
   topP?: number;
-  /** The generated problems behind the records (same order), so task checkers can judge their chains. */
+  /** The generated problems behind the records (same order), so task checkers can judge their chains (default: each record's own, rebuilt from meta.structured by scoreOutput). */
   problems?: readonly (Problem | undefined)[];
   /** Step-checker options (constants; checkers default to every registered task's checkSteps). */
   steps?: CheckChainOptions;

@@ -409,7 +409,6 @@ async function stages(
               model,
               tokenizer,
               records,
-              problems: records.map((r) => problemFromRecord(r) ?? undefined),
               prompting: "zero-cot",
               maxNewTokens: s.maxNewTokens,
               batchSize: s.evalBatch,
