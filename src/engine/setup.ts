@@ -8,12 +8,22 @@
  *    at import time: it needs a global `Worker` and `SharedArrayBuffer`, and sizes
  *    the pool from `navigator.hardwareConcurrency`. We provide both here.
  *
+ * 3. Relaxed SIMD (`f32x4.relaxed_madd`, a fused multiply-add in jax-js's matmul
+ *    kernels) is behind `--experimental-wasm-relaxed-simd` on Node 20 and on by
+ *    default from Node 22. V8's flags are process-wide, so setting it here, before
+ *    jax-js probes for the feature, turns it on for the main thread and every
+ *    worker thread. A runtime without the flag ignores it; jax-js's probe then
+ *    finds no relaxed SIMD and its kernels use mul + add. `STEPWISE_RELAXED_SIMD=0`
+ *    turns it off (also on Node 22+), for comparing the two: fused multiply-adds
+ *    round once, so the two differ in the last bits.
+ *
  * Thread count: `STEPWISE_THREADS` (an integer ≥ 1), default all cores.
  * `STEPWISE_THREADS=1` installs no worker: kernels run on the main thread,
  * exactly as jax-js does in a plain Node process.
  */
 import "core-js/actual/iterator/index.js";
 import { availableParallelism } from "node:os";
+import { setFlagsFromString } from "node:v8";
 import { NodeWebWorker } from "./node-worker.ts";
 
 function readThreads(): number {
@@ -25,6 +35,12 @@ function readThreads(): number {
   }
   return n;
 }
+
+setFlagsFromString(
+  process.env.STEPWISE_RELAXED_SIMD === "0"
+    ? "--no-experimental-wasm-relaxed-simd"
+    : "--experimental-wasm-relaxed-simd",
+);
 
 /** Number of threads jax-js kernels run on in this process. */
 export const threads: number = readThreads();

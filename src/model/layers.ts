@@ -85,7 +85,9 @@ export function attention(q: Array, k: Array, v: Array, mask: Array): Array {
   const masked = np.where(mask.reshape([B, 1, 1, T, S]), scores, MASKED_SCORE); // [B, K, G, T, S]
   const probs = nn.softmax(masked, -1); // [B, K, G, T, S]
   const out = np.einsum("bkgts,bskh->btkgh", probs, v); // [B, T, K, G, H]
-  return out.reshape([B, T, N, H]);
+  // Stored contiguous: as a view ([B, K, G, T, H] read as [B, T, N·H]) it reaches the output projection
+  // as a gather that jax-js's Wasm codegen does not vectorise (a forward-only pass ran 3x slower).
+  return materialize(out).reshape([B, T, N, H]);
 }
 
 /** Per-layer keys and values in fixed-capacity slots, and the number of slots filled. */
@@ -118,6 +120,17 @@ export function createKVCache(
 }
 
 /**
+ * The same values, computed by a kernel of their own rather than fused into each consumer.
+ * jax-js fuses elementwise producers into their consumers, which recomputes them per
+ * consumer element; a consumer that broadcasts (reads each value many times) then repeats
+ * the producer's work. A reduction's output is always stored, so a sum over a new axis of
+ * length 1 stores x and changes no value (nor the gradient, which passes through as is).
+ */
+export function materialize(x: Array): Array {
+  return np.sum(x.reshape([...x.shape, 1]), -1);
+}
+
+/**
  * Write T new rows into slots [offset, offset + T) of a cache tensor.
  * cache [B, S, K, H], x [B, T, K, H], offset int32 scalar → [B, S, K, H].
  */
@@ -125,20 +138,22 @@ export function writeSlots(cache: Array, x: Array, offset: Array): Array {
   const [B, S, K, H] = cache.shape as [number, number, number, number];
   const T = x.shape[1]!;
   const slots = np.arange(S, undefined, undefined, { dtype: np.int32 }); // [S]
+  if (T === 1) {
+    // One decoding step: every slot is rewritten, so the write kernel must only load. Fused
+    // into it, the slot test would recompute each element's slot from its index (which keeps
+    // jax-js's Wasm codegen off SIMD), and the new row's producer (RoPE for the keys) would
+    // run once per slot: S times. Both are materialised first, at the size of a row.
+    const hot = materialize(np.equal(slots, offset).astype(np.float32)); // [S], 1 at slot `offset`
+    const row = materialize(x); // [B, 1, K, H]
+    return np.where(np.greater(hot.reshape([1, S, 1, 1]), 0.5), np.broadcastTo(row, [B, S, K, H]), cache);
+  }
   const written = np
     .logicalAnd(np.greaterEqual(slots.ref, offset.ref), np.less(slots.ref, np.add(offset.ref, T)))
     .reshape([1, S, 1, 1]); // [1, S, 1, 1]
-  let placed: Array;
-  if (T === 1) {
-    slots.dispose();
-    offset.dispose();
-    placed = np.broadcastTo(x, [B, S, K, H]); // the one new row, in every slot (only slot `offset` is kept)
-  } else {
-    // placement[t, s] = 1 where s = offset + t
-    const target = np.add(np.arange(T, undefined, undefined, { dtype: np.int32 }), offset).reshape([T, 1]); // [T, 1]
-    const placement = np.equal(slots.reshape([1, S]), target).astype(np.float32); // [T, S]
-    placed = np.einsum("ts,btkh->bskh", placement, x); // [B, S, K, H]
-  }
+  // placement[t, s] = 1 where s = offset + t
+  const target = np.add(np.arange(T, undefined, undefined, { dtype: np.int32 }), offset).reshape([T, 1]); // [T, 1]
+  const placement = np.equal(slots.reshape([1, S]), target).astype(np.float32); // [T, S]
+  const placed = np.einsum("ts,btkh->bskh", placement, x); // [B, S, K, H]
   return np.where(written, placed, cache);
 }
 
