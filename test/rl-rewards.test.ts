@@ -35,6 +35,21 @@ describe("reward specs", () => {
     assert.deepEqual(s.byName.format, [1, 1, 0]);
     assert.deepEqual(s.totals, [1.5, 0.5, 0]);
   });
+  test("answer: correct without the reasoning gate, still one final answer line and a finished completion", async () => {
+    const cut: RewardInput = { ...item(" 2 + 3 = 5.\n#### 5"), finishReason: "length" };
+    const batch = [
+      item(" 2 + 3 = 5.\n#### 5"), // reasoned and right: both pay
+      item(" 2 + 3 = 7.\n#### 5"), // right answer, a false claim: answer pays, correct does not
+      item(" #### 5"), // the answer line alone: answer's accepted hole
+      item(" 2 + 3 = 5.\n#### 5\n#### 6"), // two answer lines
+      item(" 2 + 3 = 5.\n#### 5 or 6"), // candidates enumerated
+      cut,
+    ];
+    const s = await scoreRewards(parseRewardSpec("correct:1,answer:1"), batch);
+    assert.deepEqual(s.byName.correct, [1, 0, 0, 0, 0, 0]);
+    assert.deepEqual(s.byName.answer, [1, 1, 1, 0, 0, 0]);
+    assert.deepEqual(s.totals, [2, 1, 1, 0, 0, 0]);
+  });
   test("null means does not apply: left out of the sum and of the stats, not counted as 0", async () => {
     // repetition needs at least n = 3 words: "#### 5" has 2 → null
     const batch = [item("2+3=5\n####5"), item("a b a b a b\n#### 5")]; // the first has 2 words

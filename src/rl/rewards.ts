@@ -11,6 +11,11 @@
  *                     reasoning (eval/reasoning.ts: at least one step, every step accepted by the step checker)
  *   correct_flexible  the same gates with flexible extraction of the answer (eval/extract.ts): no answer line
  *                     needed, but at most one, and it must hold a single answer
+ *   answer            `correct` without the reasoning gate: a finished completion whose one answer line, the
+ *                     last, matches the gold answer (TRL's accuracy_reward; what `stepwise eval` scores as
+ *                     strict accuracy). It has holes by design (the answer line alone earns it), so
+ *                     `stepwise rl` asks for them in guard.acceptHoles; `correct:1,answer:1` pays 2 for a
+ *                     reasoned correct answer and 1 for a correct answer whose chain the checker rejects
  *   format            1 if the completion holds exactly one answer line, it is the last line, it holds one answer
  *                     of the record's kind (nothing enumerated, not empty), and at least one step comes before it
  *   steps             the share of the chain's steps credited by the step checker (eval/reasoning.ts: steps
@@ -75,6 +80,7 @@ export type RewardFn = (batch: readonly RewardInput[]) => (number | null)[];
 export const REWARD_KINDS = [
   "correct",
   "correct_flexible",
+  "answer",
   "format",
   "steps",
   "overlong",
@@ -129,7 +135,7 @@ export function enumeratesAnswers(completion: string, record: CoTRecord): boolea
   return /\s(?:or|and)\s|[,;|]|\w\s*\/\s*[A-Za-z]/i.test(content);
 }
 
-function correctWith(mode: "strict" | "flexible"): RewardFn {
+function correctWith(mode: "strict" | "flexible", reasoned = true): RewardFn {
   return (batch) =>
     batch.map(({ record, completion, finishReason }) => {
       if (finishReason === "length") return 0;
@@ -141,7 +147,7 @@ function correctWith(mode: "strict" | "flexible"): RewardFn {
         if (answerLines(completion).length > 1 || enumeratesAnswers(completion, record)) return 0;
         if (!answersMatch(extractBoth(completion, task).flexible, record.answer, { task })) return 0;
       }
-      return reasoningOf(record, completion).valid ? 1 : 0;
+      return !reasoned || reasoningOf(record, completion).valid ? 1 : 0;
     });
 }
 
@@ -149,6 +155,7 @@ function correctWith(mode: "strict" | "flexible"): RewardFn {
 export const REWARDS: { [K in RewardKind]: (opts: RewardOptions) => RewardFn } = {
   correct: () => correctWith("strict"),
   correct_flexible: () => correctWith("flexible"),
+  answer: () => correctWith("strict", false),
   format: () => (batch) =>
     batch.map(({ record, completion }) => {
       const line = finalAnswerLine(completion);

@@ -125,7 +125,7 @@ export function recordOf(label: z.infer<typeof Label>, prompt: string, task: Tas
   return { question: o.question ?? prompt, chain_of_thought: "", answer: String(o.answer), ...(m ? { meta: m } : {}) };
 }
 
-const NEEDS_LABELS = new Set(["correct", "correct_flexible", "steps"]);
+const NEEDS_LABELS = new Set(["correct", "correct_flexible", "answer", "steps"]);
 
 /** Score one /get_reward body (a function of it and the options; async, as reward-model terms run on the device). */
 export async function scoreRequest(body: unknown, o: RewardServerOptions): Promise<RewardReply> {
