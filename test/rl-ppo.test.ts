@@ -263,7 +263,8 @@ test("tiny PPO run: explained variance rises above 0.3; value head in final/ and
       },
       advantage: { gamma: 1, lam: 1 },
       value: { coef: 1, clip: 1, lrScale: 10 },
-      batch: { microBatch: 8 },
+      // the value pass and the update on length-sorted micro-batches cut to multiples of 16 columns
+      batch: { microBatch: 8, padMultiple: 16 },
       optim: { lr: 3e-3, weightDecay: 0 },
       schedule: { kind: "constant" },
       steps,

@@ -66,7 +66,8 @@ before(async () => {
     // μ = 2: a resume starts on a fresh rollout, regenerated from (seed, rollout index)
     loss: { beta: 0.05 },
     iterations: 2,
-    batch: { microBatch: 4 },
+    // length-sorted micro-batches cut to multiples of 16 columns (planMicroBatches) resume alike
+    batch: { microBatch: 4, padMultiple: 16 },
     optim: { lr: 3e-2, weightDecay: 0 },
     schedule: { kind: "cosine", warmupSteps: 2 },
     steps: STEPS,

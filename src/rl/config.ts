@@ -164,8 +164,13 @@ const RlConfigObject = z
     value: Value.prefault({}),
     /** μ: optimizer updates per rollout batch (TRL num_iterations). */
     iterations: posInt.default(1),
-    /** Rows per compiled micro-step; the N·G completions of a step are split into micro-batches of this size. */
-    batch: Batch.pick({ microBatch: true }),
+    /**
+     * Rows per compiled micro-step; the N·G completions of a step are split into micro-batches of
+     * this size. padMultiple m > 0 sorts them by length and cuts each micro-batch to the next
+     * multiple of m columns holding its longest row (rollout.ts planMicroBatches): the same loss,
+     * less padding, at most ⌈T/m⌉ compiled widths.
+     */
+    batch: Batch.pick({ microBatch: true, padMultiple: true }),
     optim: Optim,
     schedule: Schedule.prefault({}),
     /** Optimizer steps (rollouts = steps / iterations). */

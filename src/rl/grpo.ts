@@ -67,8 +67,10 @@ import { ppoTargets, valueStepMetrics } from "./ppo.ts";
 import { parseRewardSpec, type RewardFn, type RewardInput, rewardStats, scoreRewards } from "./rewards.ts";
 import {
   type Completion,
+  gatherRows,
   type PackedRows,
   packRows,
+  planMicroBatches,
   releaseScorers,
   sampleCompletions,
   scoreTokens,
@@ -377,12 +379,13 @@ async function train(
         ro.maxNewTokens,
         padId,
       );
-      const oldLogProbs = await scoreTokens(weights, model.config, rows, ro.temperature, micro);
+      const plan = planMicroBatches(rows, micro, config.batch.padMultiple);
+      const oldLogProbs = await scoreTokens(weights, model.config, rows, ro.temperature, plan);
       let refLogProbs: Float32Array = new Float32Array(oldLogProbs.length);
       if (needRef) {
         const refW = refWeights();
         try {
-          refLogProbs = await scoreTokens(refW, model.config, rows, ro.temperature, micro);
+          refLogProbs = await scoreTokens(refW, model.config, rows, ro.temperature, plan);
         } finally {
           if (refW !== refHeld) disposeTree(refW);
         }
@@ -410,7 +413,7 @@ async function train(
         // PPO: V_old from the head, per-token rewards, GAE (ppo.ts).
         const kl = klInReward ? { beta: config.loss.beta, logProbs: oldLogProbs, refLogProbs } : undefined;
         const params = { ...weights, ...splitValueHead(current).head };
-        const out = await ppoTargets(params, model.config, { rows, mask, totals, micro, kl }, config.advantage);
+        const out = await ppoTargets(params, model.config, { rows, mask, totals, micro: plan, kl }, config.advantage);
         tokenAdv = out.advantages;
         ppoRows = { oldValues: out.oldValues, returns: out.returns };
         ppoMetrics = out.metrics;
@@ -425,12 +428,11 @@ async function train(
         for (let b = 0; b < rows.rows; b++)
           for (let t = 0; t < T; t++) tokenAdv[b * T + t] = mask[b * T + t]! * advantages[b]!;
       }
-      const batches: RlMicroBatch[] = [];
-      for (let s = 0; s < rows.rows; s += micro) {
-        const sl = <A extends Int32Array | Float32Array>(x: A) => x.slice(s * T, (s + micro) * T) as A;
-        batches.push({
-          rows: micro,
-          seqLen: T,
+      const batches: RlMicroBatch[] = plan.map((slice) => {
+        const sl = <A extends Int32Array | Float32Array>(x: A) => gatherRows(x, T, slice);
+        return {
+          rows: slice.rows.length,
+          seqLen: slice.seqLen,
           ids: sl(rows.ids),
           targets: sl(rows.targets),
           mask: sl(mask),
@@ -438,8 +440,8 @@ async function train(
           oldLogProbs: sl(oldLogProbs),
           refLogProbs: sl(refLogProbs),
           ...(ppoRows ? { oldValues: sl(ppoRows.oldValues), returns: sl(ppoRows.returns) } : {}),
-        });
-      }
+        };
+      });
       const rewardNames = Object.keys(groups[0]!.byName);
       const stats: Record<string, number | null> = {};
       for (const name of rewardNames) {

@@ -20,7 +20,7 @@ import type { Params } from "../engine/params.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { explainedVariance, normalizeAdvantages, TOKEN_ADVANTAGES, type TokenAdvantageKind } from "./advantages.ts";
 import { KL_HOST } from "./kl.ts";
-import type { PackedRows } from "./rollout.ts";
+import type { MicroSlice, PackedRows } from "./rollout.ts";
 import { scoreValues } from "./value.ts";
 
 /**
@@ -151,7 +151,8 @@ export async function ppoTargets(
     mask: Float32Array;
     /** Sequence rewards. [B] */
     totals: readonly number[];
-    micro: number;
+    /** The micro-batches (rollout.ts planMicroBatches) or a row count for full-width ones. */
+    micro: number | readonly MicroSlice[];
     kl?: { beta: number; logProbs: ArrayLike<number>; refLogProbs: ArrayLike<number> } | undefined;
   },
   opts: Omit<GaeTargetOptions, "estimator"> & { estimator: string },

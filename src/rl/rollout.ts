@@ -5,6 +5,7 @@
  *   sampleCompletions(model, prompts, spec)   N prompts × G samples in ONE generate call
  *   scoreTokens(params, rows, …)              log π(y_t | x, y_<t) at the sampling temperature
  *   packRows(…)                               fixed-shape training rows
+ *   planMicroBatches(rows, micro, m)          length-sorted micro-batches at multiples of m columns
  *
  * Fixed shapes are a requirement, not an optimisation (issue 15 measured it): every new shape
  * compiles and allocates anew and the Wasm allocator never coalesces, so memory grows without a
@@ -20,7 +21,10 @@
  * log-probabilities instead: the same value, one more forward pass here.
  *
  * Right padding needs no attention mask: attention is causal, so padding after a completion
- * never changes the logits of its tokens.
+ * never changes the logits of its tokens. The same fact lets a micro-batch drop its trailing
+ * padding columns (planMicroBatches, `batch.padMultiple`): rows sorted by length run at the next
+ * multiple of m columns that holds them, so the scoring passes and the update skip most of the
+ * padding and still compile at most ⌈T/m⌉ shapes.
  */
 import { type Array as JaxArray, jit, nn, np, type OwnedFunction } from "../engine/jax.ts";
 import { logSoftmax } from "../engine/losses.ts";
@@ -164,29 +168,91 @@ export function releaseScorers(config: ModelConfig): void {
   scorers.delete(config);
 }
 
+/** One micro-batch of a rollout: which packed rows, cut to their first `seqLen` columns. */
+export interface MicroSlice {
+  rows: number[];
+  seqLen: number;
+}
+
+/** Positions a packed row uses: one past its last completion target (rows are right-padded). */
+function usedColumns(rows: PackedRows, b: number): number {
+  const T = rows.seqLen;
+  for (let t = T - 1; t >= 0; t--) if (rows.mask[b * T + t] !== 0) return t + 1;
+  return 1;
+}
+
 /**
- * Per-token log-probabilities of packed rows under `params` (not consumed), in micro-batches
- * of `microBatch` rows (B must be a multiple of it). Returns [B·T] float32, 0 off the mask.
+ * Micro-batches of `micro` rows for the scoring passes and the update, with `batch.padMultiple`
+ * as in `stepwise sft`. With m = 0 they are the rows in order at the full width T, as packed.
+ * With m > 0 the rows are sorted by the columns they use (stable: ties keep row order) and
+ * each micro-batch runs at the next multiple of m that holds its longest row (at most T).
+ * Dropping trailing right-padding changes no logit of a row's tokens (causal attention), so
+ * Σ loss and its gradient are those of the full-width rows, summed in another order; at most
+ * ⌈T/m⌉ widths ever compile, which keeps the fixed-shape requirement of the header. Pure in
+ * the rows, so a resumed run plans alike.
+ */
+export function planMicroBatches(rows: PackedRows, micro: number, padMultiple: number): MicroSlice[] {
+  const { rows: B, seqLen: T } = rows;
+  if (B % micro !== 0) throw new Error(`planMicroBatches: ${B} rows do not split into micro-batches of ${micro}`);
+  const order = Array.from({ length: B }, (_, b) => b);
+  if (padMultiple <= 0) {
+    return Array.from({ length: B / micro }, (_, k) => ({ rows: order.slice(k * micro, (k + 1) * micro), seqLen: T }));
+  }
+  const used = order.map((b) => usedColumns(rows, b));
+  order.sort((x, y) => used[x]! - used[y]! || x - y);
+  const plan: MicroSlice[] = [];
+  for (let s = 0; s < B; s += micro) {
+    const chunk = order.slice(s, s + micro);
+    const longest = Math.max(...chunk.map((b) => used[b]!));
+    plan.push({ rows: chunk, seqLen: Math.min(T, Math.ceil(longest / padMultiple) * padMultiple) });
+  }
+  return plan;
+}
+
+/** The [rows, seqLen] block of a [B, T] host array that a micro-batch reads. */
+export function gatherRows<A extends Int32Array | Float32Array>(x: A, T: number, slice: MicroSlice): A {
+  const out = (
+    x instanceof Int32Array
+      ? new Int32Array(slice.rows.length * slice.seqLen)
+      : new Float32Array(slice.rows.length * slice.seqLen)
+  ) as A;
+  slice.rows.forEach((b, i) => {
+    out.set(x.subarray(b * T, b * T + slice.seqLen), i * slice.seqLen);
+  });
+  return out;
+}
+
+/** Write a micro-batch's [rows, seqLen] values back into a [B, T] host array (the rest untouched). */
+export function scatterRows(into: Float32Array, T: number, slice: MicroSlice, values: Float32Array): void {
+  slice.rows.forEach((b, i) => {
+    into.set(values.subarray(i * slice.seqLen, (i + 1) * slice.seqLen), b * T);
+  });
+}
+
+/**
+ * Per-token log-probabilities of packed rows under `params` (not consumed), micro-batch by
+ * micro-batch: `plan` from planMicroBatches, or a row count for full-width micro-batches in
+ * row order. Returns [B·T] float32, 0 off the mask.
  */
 export async function scoreTokens(
   params: Params,
   config: ModelConfig,
   rows: PackedRows,
   temperature: number,
-  microBatch: number,
+  plan: number | readonly MicroSlice[],
 ): Promise<Float32Array> {
   const { rows: B, seqLen: T } = rows;
-  if (B % microBatch !== 0) throw new Error(`scoreTokens: ${B} rows do not split into micro-batches of ${microBatch}`);
+  const slices = typeof plan === "number" ? planMicroBatches(rows, plan, 0) : plan;
   const f = scorerFor(config, temperature);
   const out = new Float32Array(B * T);
-  for (let s = 0; s < B; s += microBatch) {
-    const shape = [microBatch, T];
+  for (const slice of slices) {
+    const shape = [slice.rows.length, slice.seqLen];
     const lp = f(
       keepTree(params),
-      np.array(rows.ids.subarray(s * T, (s + microBatch) * T), { shape, dtype: np.int32 }),
-      np.array(rows.targets.subarray(s * T, (s + microBatch) * T), { shape, dtype: np.int32 }),
+      np.array(gatherRows(rows.ids, T, slice), { shape, dtype: np.int32 }),
+      np.array(gatherRows(rows.targets, T, slice), { shape, dtype: np.int32 }),
     );
-    out.set(await readFloat32(lp), s * T);
+    scatterRows(out, T, slice, await readFloat32(lp));
   }
   for (let i = 0; i < out.length; i++) if (rows.mask[i] === 0) out[i] = 0;
   return out;

@@ -35,7 +35,7 @@ import type { ModelConfig } from "../model/config.ts";
 import { forwardHidden } from "../model/model.ts";
 import { scalarHead } from "../prefs/reward-model.ts";
 import type { Materialize } from "../train/loop.ts";
-import type { PackedRows } from "./rollout.ts";
+import { gatherRows, type MicroSlice, type PackedRows, planMicroBatches, scatterRows } from "./rollout.ts";
 
 /** The head's tensor names in the trainable tree and in value_head.safetensors (OpenRLHF's critic names). */
 export const VALUE_WEIGHT = "value_head.weight";
@@ -153,17 +153,18 @@ export function releaseValueScorer(config: ModelConfig): void {
 }
 
 /**
- * V(s_t) of packed rows under the policy weights plus the head (not consumed), in
- * micro-batches of `microBatch` rows. Returns [B·T] float32, 0 off the mask.
+ * V(s_t) of packed rows under the policy weights plus the head (not consumed), micro-batch by
+ * micro-batch (rollout.ts planMicroBatches, or a row count for full-width ones). Returns
+ * [B·T] float32, 0 off the mask.
  */
 export async function scoreValues(
   params: Params,
   config: ModelConfig,
   rows: PackedRows,
-  microBatch: number,
+  plan: number | readonly MicroSlice[],
 ): Promise<Float32Array> {
   const { rows: B, seqLen: T } = rows;
-  if (B % microBatch !== 0) throw new Error(`scoreValues: ${B} rows do not split into micro-batches of ${microBatch}`);
+  const slices = typeof plan === "number" ? planMicroBatches(rows, plan, 0) : plan;
   let f = scorers.get(config);
   if (!f) {
     f = jit((p: Params, ids: Array) => {
@@ -173,9 +174,9 @@ export async function scoreValues(
     scorers.set(config, f);
   }
   const out = new Float32Array(B * T);
-  for (let s = 0; s < B; s += microBatch) {
-    const ids = np.array(rows.ids.subarray(s * T, (s + microBatch) * T), { shape: [microBatch, T], dtype: np.int32 });
-    out.set(await readFloat32(f(keepTree(params), ids)), s * T);
+  for (const slice of slices) {
+    const ids = np.array(gatherRows(rows.ids, T, slice), { shape: [slice.rows.length, slice.seqLen], dtype: np.int32 });
+    scatterRows(out, T, slice, await readFloat32(f(keepTree(params), ids)));
   }
   for (let i = 0; i < out.length; i++) if (rows.mask[i] === 0) out[i] = 0;
   return out;
