@@ -413,7 +413,7 @@ async function train(
         // PPO: V_old from the head, per-token rewards, GAE (ppo.ts).
         const kl = klInReward ? { beta: config.loss.beta, logProbs: oldLogProbs, refLogProbs } : undefined;
         const params = { ...weights, ...splitValueHead(current).head };
-        const out = await ppoTargets(params, model.config, { rows, mask, totals, micro: plan, kl }, config.advantage);
+        const out = await ppoTargets(params, model.config, { rows, mask, totals, plan, kl }, config.advantage);
         tokenAdv = out.advantages;
         ppoRows = { oldValues: out.oldValues, returns: out.returns };
         ppoMetrics = out.metrics;

@@ -151,15 +151,15 @@ export async function ppoTargets(
     mask: Float32Array;
     /** Sequence rewards. [B] */
     totals: readonly number[];
-    /** The micro-batches (rollout.ts planMicroBatches) or a row count for full-width ones. */
-    micro: number | readonly MicroSlice[];
+    /** The micro-batches, as rollout.ts planMicroBatches planned them. */
+    plan: readonly MicroSlice[];
     kl?: { beta: number; logProbs: ArrayLike<number>; refLogProbs: ArrayLike<number> } | undefined;
   },
   opts: Omit<GaeTargetOptions, "estimator"> & { estimator: string },
 ): Promise<GaeTargets & { oldValues: Float32Array }> {
   const { rows, mask } = batch;
   if (!(opts.estimator in TOKEN_ADVANTAGES)) throw new Error(`ppoTargets: ${opts.estimator} is not a token estimator`);
-  const oldValues = await scoreValues(params, config, { ...rows, mask }, batch.micro);
+  const oldValues = await scoreValues(params, config, { ...rows, mask }, batch.plan);
   const rewards = tokenRewards(batch.totals, mask, rows.seqLen, batch.kl);
   const targets = gaeTargets(
     { rows: rows.rows, seqLen: rows.seqLen, rewards, values: oldValues, mask },

@@ -33,6 +33,7 @@ import type { Params } from "../engine/params.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { type FinishReason, generate, type TextDecoder } from "../model/generate.ts";
 import { forward, type Model } from "../model/model.ts";
+import { padToMultiple } from "../train/nll.ts";
 
 export interface SamplingSpec {
   /** Completions per prompt G. */
@@ -204,7 +205,7 @@ export function planMicroBatches(rows: PackedRows, micro: number, padMultiple: n
   for (let s = 0; s < B; s += micro) {
     const chunk = order.slice(s, s + micro);
     const longest = Math.max(...chunk.map((b) => used[b]!));
-    plan.push({ rows: chunk, seqLen: Math.min(T, Math.ceil(longest / padMultiple) * padMultiple) });
+    plan.push({ rows: chunk, seqLen: padToMultiple(longest, T, padMultiple) });
   }
   return plan;
 }
@@ -231,21 +232,19 @@ export function scatterRows(into: Float32Array, T: number, slice: MicroSlice, va
 
 /**
  * Per-token log-probabilities of packed rows under `params` (not consumed), micro-batch by
- * micro-batch: `plan` from planMicroBatches, or a row count for full-width micro-batches in
- * row order. Returns [B·T] float32, 0 off the mask.
+ * micro-batch as planMicroBatches planned them. Returns [B·T] float32, 0 off the mask.
  */
 export async function scoreTokens(
   params: Params,
   config: ModelConfig,
   rows: PackedRows,
   temperature: number,
-  plan: number | readonly MicroSlice[],
+  plan: readonly MicroSlice[],
 ): Promise<Float32Array> {
   const { rows: B, seqLen: T } = rows;
-  const slices = typeof plan === "number" ? planMicroBatches(rows, plan, 0) : plan;
   const f = scorerFor(config, temperature);
   const out = new Float32Array(B * T);
-  for (const slice of slices) {
+  for (const slice of plan) {
     const shape = [slice.rows.length, slice.seqLen];
     const lp = f(
       keepTree(params),

@@ -35,7 +35,7 @@ import type { ModelConfig } from "../model/config.ts";
 import { forwardHidden } from "../model/model.ts";
 import { scalarHead } from "../prefs/reward-model.ts";
 import type { Materialize } from "../train/loop.ts";
-import { gatherRows, type MicroSlice, type PackedRows, planMicroBatches, scatterRows } from "./rollout.ts";
+import { gatherRows, type MicroSlice, type PackedRows, scatterRows } from "./rollout.ts";
 
 /** The head's tensor names in the trainable tree and in value_head.safetensors (OpenRLHF's critic names). */
 export const VALUE_WEIGHT = "value_head.weight";
@@ -154,17 +154,16 @@ export function releaseValueScorer(config: ModelConfig): void {
 
 /**
  * V(s_t) of packed rows under the policy weights plus the head (not consumed), micro-batch by
- * micro-batch (rollout.ts planMicroBatches, or a row count for full-width ones). Returns
+ * micro-batch as rollout.ts planMicroBatches planned them. Returns
  * [B·T] float32, 0 off the mask.
  */
 export async function scoreValues(
   params: Params,
   config: ModelConfig,
   rows: PackedRows,
-  plan: number | readonly MicroSlice[],
+  plan: readonly MicroSlice[],
 ): Promise<Float32Array> {
   const { rows: B, seqLen: T } = rows;
-  const slices = typeof plan === "number" ? planMicroBatches(rows, plan, 0) : plan;
   let f = scorers.get(config);
   if (!f) {
     f = jit((p: Params, ids: Array) => {
@@ -174,7 +173,7 @@ export async function scoreValues(
     scorers.set(config, f);
   }
   const out = new Float32Array(B * T);
-  for (const slice of slices) {
+  for (const slice of plan) {
     const ids = np.array(gatherRows(rows.ids, T, slice), { shape: [slice.rows.length, slice.seqLen], dtype: np.int32 });
     scatterRows(out, T, slice, await readFloat32(f(keepTree(params), ids)));
   }

@@ -164,6 +164,16 @@ export function toSeq2seqMicroBatch(
 }
 
 /**
+ * `batch.padMultiple`'s rule: the smallest multiple of m that holds n (at least 1) columns,
+ * capped at seqLen; seqLen itself when m = 0. SFT's micro-batches and RL's planMicroBatches
+ * (rl/rollout.ts) both pad by it.
+ */
+export function padToMultiple(n: number, seqLen: number, padMultiple: number): number {
+  if (padMultiple <= 0) return seqLen;
+  return Math.min(seqLen, Math.ceil(Math.max(n, 1) / padMultiple) * padMultiple);
+}
+
+/**
  * Encoder and decoder lengths of a seq2seq micro-batch: seqLen each, or with padMultiple m > 0
  * the smallest multiples of m that hold the longest prompt and the longest target + EOS.
  */
@@ -173,7 +183,7 @@ export function seq2seqLengths(
   padMultiple: number,
 ): { encLen: number; decLen: number } {
   if (padMultiple <= 0) return { encLen: seqLen, decLen: seqLen };
-  const round = (n: number) => Math.min(seqLen, Math.ceil(Math.max(n, 1) / padMultiple) * padMultiple);
+  const round = (n: number) => padToMultiple(n, seqLen, padMultiple);
   const k = rows.map(targetStart);
   return {
     encLen: round(Math.max(...k)),
@@ -217,5 +227,5 @@ export function toMicroBatch(rows: readonly TokenizedExample[], seqLen: number, 
 export function paddedLength(rows: readonly TokenizedExample[], seqLen: number, padMultiple: number): number {
   if (padMultiple <= 0) return seqLen;
   const longest = rows.reduce((m, r) => Math.max(m, r.input_ids.length - 1), 1);
-  return Math.min(seqLen, Math.ceil(longest / padMultiple) * padMultiple);
+  return padToMultiple(longest, seqLen, padMultiple);
 }
