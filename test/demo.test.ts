@@ -60,6 +60,7 @@ describe("stepwise demo pipeline (tiny sizes)", () => {
       "report.html",
       "data/train.jsonl",
       "data/heldout.jsonl",
+      "data/validation.jsonl",
       "tokenizer/tokenizer.json",
     ]) {
       await stat(join(out, f));
@@ -137,6 +138,8 @@ describe("stepwise demo pipeline (tiny sizes)", () => {
     assert.equal(validation.length, QUICK_SETTINGS.heldout);
     assert.ok(validation.every((r) => r.meta.split === "test" && !test.has(key(r))));
     assert.deepEqual(await rows(valOut, "train.jsonl"), await rows(out, "train.jsonl"));
+    // The test run writes the same validation problems for later runs (recipes/grpo-demo.yaml).
+    assert.deepEqual(await rows(out, "validation.jsonl"), validation);
     assert.match(formatResultsTable(res.summary), /^\d+ validation problems/);
   });
 

@@ -3,7 +3,8 @@
  * training on direct answers, for the same base model, problems and number of steps?
  *
  *   1. data       generated problems of several domains (src/data/tasks): a training set and a
- *                 held-out set (the split is a hash of each problem, so they never share one)
+ *                 held-out set (the split is a hash of each problem, so they never share one),
+ *                 and validation problems for later runs' settings (problems.ts: how each is drawn)
  *   2. tokenizer  byte-level BPE with one token per digit, trained on the training texts
  *   3. base       a Llama-style model initialised from the seed: THE base of all three runs
  *   4. fine-tune  three full fine-tunings of that base on the same problems, same steps, same
@@ -22,7 +23,6 @@
 import { mkdir, readFile, rename, rm } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type { CoTRecord } from "../data/records.ts";
-import { generateDataset } from "../data/tasks/index.ts";
 import { writeJsonlAtomic } from "../data/writers.ts";
 import { initEngine } from "../engine/device.ts";
 import { pathExists as exists, writeTextAtomic } from "../engine/files.ts";
@@ -39,6 +39,7 @@ import { qaExample } from "../train/sft-data.ts";
 import { setName } from "./format.ts";
 import { runStageInChild } from "./isolate.ts";
 import { LABELS } from "./labels.ts";
+import { heldoutProblems, takeFitting, trainCandidates } from "./problems.ts";
 import { renderReport } from "./report.ts";
 import type { DemoSettings } from "./settings.ts";
 import { DemoError, dataFiles, readRows, runStage, type StageIo, type StageJob } from "./stages.ts";
@@ -191,8 +192,7 @@ async function demoStages(opts: DemoOptions, log: (line: string) => void): Promi
   // files: only problems whose worked solution fits in seqLen tokens, so every variant trains
   // on exactly the same problems (nothing is dropped for being long in one format only).
   const dataDir = join(out, "data");
-  const { train: trainPath, heldout: heldoutPath, heldoutLoss: lossPath } = dataFiles(out);
-  const gen = { tasks: s.tasks, options: s.taskOptions };
+  const { train: trainPath, heldout: heldoutPath, heldoutLoss: lossPath, validation: validationPath } = dataFiles(out);
   const haveData = await exists(lossPath);
   stage(
     haveData
@@ -200,49 +200,23 @@ async function demoStages(opts: DemoOptions, log: (line: string) => void): Promi
       : `data: generating ${s.trainProblems} training and ${s.heldout} held-out problems (${s.tasks.join(", ")})`,
   );
   // Candidates: twice what is needed, for the length filter; deterministic and cheap, so drawn again on resume.
-  const candidates = generateDataset({ ...gen, n: 2 * s.trainProblems, seed: s.seed, split: "train" });
+  const candidates = trainCandidates(s);
   const { baseDir, tokDir } = await prepareBase(out, s, candidates, { stage, timed });
   const tokenizer = await Tokenizer.fromDir(tokDir);
   if (!haveData) {
     await timed("data", async () => {
       await mkdir(dataDir, { recursive: true });
-      const fits = (r: CoTRecord) => {
-        const { prompt, target } = qaExample(r, false);
-        const n =
-          tokenizer.encode(prompt, { addSpecialTokens: true }).length +
-          tokenizer.encode(target, { addSpecialTokens: false }).length +
-          1; // EOS, as sft tokenises
-        return n <= s.seqLen + 1;
-      };
-      const take = (records: CoTRecord[], n: number, what: string) => {
-        const kept = records.filter(fits);
-        if (kept.length < n) {
-          throw new DemoError(
-            `demo: only ${kept.length} of ${records.length} generated ${what} problems have a worked solution that fits in ` +
-              `seqLen ${s.seqLen} tokens, ${n} needed; raise seqLen or use shorter problems (taskOptions)`,
-          );
-        }
-        log(`  ${what}: kept ${n} of the ${kept.length}/${records.length} problems that fit in ${s.seqLen} tokens`);
-        return kept.slice(0, n);
-      };
-      const train = take(candidates, s.trainProblems, "training");
-      const heldCandidates = generateDataset({ ...gen, n: 3 * s.heldout, seed: s.seed + 1, split: "test" });
-      let held = take(heldCandidates, s.heldout, "held-out");
-      if (s.evalSet === "validation") {
-        // Other held-out-split problems, none of the test ones: settings are chosen here.
-        const key = (r: CoTRecord) => `${String(r.meta?.task)}\u0000${String(r.meta?.canonical)}`;
-        const test = new Set(held.map(key));
-        const drawn = generateDataset({ ...gen, n: 4 * s.heldout, seed: s.seed + 2, split: "test" });
-        held = take(
-          drawn.filter((r) => !test.has(key(r))),
-          s.heldout,
-          "validation",
-        );
-      }
+      const train = takeFitting(s, tokenizer, candidates, s.trainProblems, "training", log);
+      const held = heldoutProblems(s, tokenizer, s.evalSet, log);
       await writeJsonlAtomic(trainPath, train);
       await writeJsonlAtomic(heldoutPath, held);
       await writeJsonlAtomic(lossPath, held.slice(0, s.heldOutLossProblems));
     });
+  }
+  // The validation problems of later runs (recipes/grpo-demo.yaml and the other RL recipes choose
+  // their settings on these): written apart from the stage above, so a finished folder gains them too.
+  if (!(await exists(validationPath))) {
+    await writeJsonlAtomic(validationPath, heldoutProblems(s, tokenizer, "validation"));
   }
   const heldout = await readRows<CoTRecord>(heldoutPath);
 

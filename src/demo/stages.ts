@@ -45,6 +45,8 @@ export const dataFiles = (out: string) => ({
   train: join(out, "data", "train.jsonl"),
   heldout: join(out, "data", "heldout.jsonl"),
   heldoutLoss: join(out, "data", "heldout-loss.jsonl"),
+  /** Held-out-split problems, none of the test ones, for choosing later runs' settings (problems.ts). */
+  validation: join(out, "data", "validation.jsonl"),
 });
 
 /** Every row of a JSONL file the run wrote (records, metrics, evaluations); a bad row throws with its line. */
