@@ -139,7 +139,8 @@ describe("stepwise demo pipeline (tiny sizes)", () => {
     assert.ok(validation.every((r) => r.meta.split === "test" && !test.has(key(r))));
     assert.deepEqual(await rows(valOut, "train.jsonl"), await rows(out, "train.jsonl"));
     // The test run writes the same validation problems for later runs (recipes/grpo-demo.yaml).
-    assert.deepEqual(await rows(out, "validation.jsonl"), validation);
+    // (more of them: the first 300 are these, since the generator is prefix-stable)
+    assert.deepEqual((await rows(out, "validation.jsonl")).slice(0, validation.length), validation);
     assert.match(formatResultsTable(res.summary), /^\d+ validation problems/);
   });
 

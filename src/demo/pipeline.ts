@@ -39,7 +39,7 @@ import { qaExample } from "../train/sft-data.ts";
 import { setName } from "./format.ts";
 import { runStageInChild } from "./isolate.ts";
 import { LABELS } from "./labels.ts";
-import { heldoutProblems, takeFitting, trainCandidates } from "./problems.ts";
+import { heldoutProblems, takeFitting, trainCandidates, VALIDATION_PROBLEMS } from "./problems.ts";
 import { renderReport } from "./report.ts";
 import type { DemoSettings } from "./settings.ts";
 import { DemoError, dataFiles, readRows, runStage, type StageIo, type StageJob } from "./stages.ts";
@@ -216,7 +216,8 @@ async function demoStages(opts: DemoOptions, log: (line: string) => void): Promi
   // The validation problems of later runs (recipes/grpo-demo.yaml and the other RL recipes choose
   // their settings on these): written apart from the stage above, so a finished folder gains them too.
   if (!(await exists(validationPath))) {
-    await writeJsonlAtomic(validationPath, heldoutProblems(s, tokenizer, "validation"));
+    const n = Math.max(s.heldout, VALIDATION_PROBLEMS);
+    await writeJsonlAtomic(validationPath, heldoutProblems(s, tokenizer, "validation", undefined, n));
   }
   const heldout = await readRows<CoTRecord>(heldoutPath);
 
