@@ -26,8 +26,6 @@ import { DemoError } from "./stages.ts";
  */
 export const VALIDATION_PROBLEMS = 1000;
 
-export type ProblemSet = "train" | "test" | "validation";
-
 const problemKey = (r: CoTRecord) => `${String(r.meta?.task)}\u0000${String(r.meta?.canonical)}`;
 
 /** Candidates for the training set (twice what is needed, for the length filter); cheap and deterministic. */
@@ -42,7 +40,7 @@ export function trainCandidates(s: DemoSettings): CoTRecord[] {
 }
 
 /** Does the worked solution fit in the demo's sequence length (prompt + target + EOS, as sft tokenises)? */
-export function fitsDemo(s: DemoSettings, tokenizer: Tokenizer): (r: CoTRecord) => boolean {
+function fitsDemo(s: DemoSettings, tokenizer: Tokenizer): (r: CoTRecord) => boolean {
   return (r) => {
     const { prompt, target } = qaExample(r, false);
     const n =
@@ -80,7 +78,7 @@ export function takeFitting(
 export function heldoutProblems(
   s: DemoSettings,
   tokenizer: Tokenizer,
-  which: Exclude<ProblemSet, "train">,
+  which: DemoSettings["evalSet"],
   log?: (line: string) => void,
   n = s.heldout,
 ): CoTRecord[] {
