@@ -24,7 +24,7 @@ import { basename, join } from "node:path";
 import type { DataFileConfig } from "../config/blocks.ts";
 import { COT_PHRASINGS } from "../data/format.ts";
 import type { CoTRecord, InstructionRecord } from "../data/records.ts";
-import { generateDataset, problemFromRecord, type TaskName } from "../data/tasks/index.ts";
+import { generateDataset, problemFromRecord } from "../data/tasks/index.ts";
 import { writeJsonlAtomic } from "../data/writers.ts";
 import { readRows } from "../demo/stages.ts";
 import { initEngine } from "../engine/device.ts";
@@ -44,81 +44,17 @@ import { parseSftConfig } from "../train/config.ts";
 import { runSft } from "../train/sft.ts";
 import { readFiles } from "../train/sft-data.ts";
 import { renderGeneralizationReport } from "./generalization-report.ts";
+import type { GeneralizationSettings } from "./generalization-settings.ts";
+
+export {
+  GENERALIZATION_DEFAULTS,
+  GENERALIZATION_QUICK,
+  type GeneralizationSettings,
+  GeneralizationSettingsSchema,
+} from "./generalization-settings.ts";
 
 export const ARMS = ["single", "pool", "mixed"] as const;
 export type Arm = (typeof ARMS)[number];
-
-export interface GeneralizationSettings {
-  seed: number;
-  /** A model folder (config.json, weights, tokenizer), or a tiny model built from the seed (tests). */
-  base:
-    | { kind: "pretrained"; dir: string }
-    | { kind: "scratch"; vocabSize: number; hidden: number; layers: number; heads: number; intermediate: number };
-  /** Task families fine-tuned on. */
-  tasks: TaskName[];
-  /** The family none of them fine-tunes on, evaluated zero-shot. */
-  heldOutTask: TaskName;
-  taskOptions: Partial<Record<TaskName, Record<string, unknown>>>;
-  trainProblems: number;
-  /** Held-out problems per evaluation set. */
-  evalProblems: number;
-  /** "test": the figures reported; "validation": other held-out problems, for choosing settings. */
-  evalSet: "test" | "validation";
-  steps: number;
-  microBatch: number;
-  seqLen: number;
-  padMultiple: number;
-  lr: number;
-  warmupSteps: number;
-  minLr: number;
-  weightDecay: number;
-  /** The mixed arm: share of direct targets, of wrapped questions, of instruction examples. */
-  mixed: { directFraction: number; phrasingFraction: number; instructionFraction: number };
-  /** Instruction records for the mixed arm (alpaca layout). */
-  instructions: string;
-  maxNewTokens: number;
-  evalBatch: number;
-}
-
-/** `stepwise experiment generalization` defaults: sized for ≲ 20 min on 2 busy cores (README has the measured time). */
-export const GENERALIZATION_DEFAULTS: GeneralizationSettings = {
-  seed: 0,
-  base: { kind: "pretrained", dir: "assets/demo-base" },
-  tasks: ["algebra", "code-trace"],
-  heldOutTask: "logic",
-  taskOptions: { "code-trace": { maxLines: 4 } },
-  trainProblems: 640,
-  evalProblems: 40,
-  evalSet: "test",
-  steps: 40,
-  microBatch: 16,
-  seqLen: 128,
-  padMultiple: 16,
-  // The demo's peak, chosen there on validation problems; nothing here is tuned on the held-out pool.
-  lr: 1e-3,
-  warmupSteps: 5,
-  minLr: 5e-5,
-  weightDecay: 0.01,
-  mixed: { directFraction: 0.25, phrasingFraction: 0.5, instructionFraction: 0.15 },
-  instructions: "../shared/data/alpaca_sample.json",
-  maxNewTokens: 112,
-  evalBatch: 40,
-};
-
-/** Seconds-long settings for the end-to-end test: every stage runs, nothing is expected to be learnt. */
-export const GENERALIZATION_QUICK: GeneralizationSettings = {
-  ...GENERALIZATION_DEFAULTS,
-  base: { kind: "scratch", vocabSize: 400, hidden: 16, layers: 1, heads: 2, intermediate: 32 },
-  trainProblems: 24,
-  evalProblems: 4,
-  steps: 3,
-  microBatch: 4,
-  seqLen: 256,
-  warmupSteps: 1,
-  minLr: 0,
-  maxNewTokens: 12,
-  evalBatch: 8,
-};
 
 /** The evaluation sets: the same held-out problems in three wordings, the held-out family, and --also files. */
 export type EvalSetName = "default" | "pool" | "heldout" | "family" | `also-${number}`;
