@@ -26,7 +26,7 @@ test("--config, then --set, then the shortcut flags: later wins", async () => {
   const fromFile = await generalizationSettingsFrom({ config: file, set: [] });
   assert.equal(fromFile.trainProblems, 8000);
   assert.equal(fromFile.steps, 250);
-  assert.deepEqual(fromFile.mixed, { directFraction: 0.5, phrasingFraction: 0.5, instructionFraction: 0.15 });
+  assert.deepEqual(fromFile.mixed, { directFraction: 0.5, phrasingFraction: 0.5, instructionFraction: 0.15, bareFraction: 0 });
   const s = await generalizationSettingsFrom({
     config: file,
     set: ["steps=100", "mixed.instructionFraction=0.3", "evalProblems=7"],

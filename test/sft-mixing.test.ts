@@ -109,4 +109,49 @@ describe("instruction mixing", () => {
     assert.equal(base.length, records.length + INSTRUCTIONS.length);
     assert.ok(base.every((e) => e.prompt.startsWith("Q: ")));
   });
+
+  test("qa bareFraction: exactly that share written bare (the raw text's form), loss on the target only", async () => {
+    const c = config({
+      template: "qa",
+      directFraction: 0.5,
+      phrasings: true,
+      phrasingFraction: 0.5,
+      bareFraction: 0.25,
+    });
+    const examples = formatAll(c, records, [], null, 0);
+    const bare = examples.filter((e) => !e.prompt.startsWith("Q: "));
+    assert.equal(bare.length, 15, "round(0.25 · 60) bare");
+    for (const [i, e] of examples.entries()) {
+      if (e.prompt.startsWith("Q: ")) continue;
+      const r = records[i]!;
+      assert.equal(e.prompt, `${r.question.trim()}\n`);
+      const chain = r.chain_of_thought.trim();
+      assert.ok(
+        e.target === `#### ${r.answer}` || e.target === `${chain}\n#### ${r.answer}`,
+        `bare target is the raw text's tail: ${JSON.stringify(e.target)}`,
+      );
+    }
+    // Direct and step-by-step stay an exact half of all problems, bare ones included.
+    const direct = examples.filter((e) => !e.target.includes("\n"));
+    assert.equal(direct.length, 30);
+    const tokenizer = await Tokenizer.fromDir("assets/demo-base");
+    const tok = tokenizeDataset(tokenizer, bare, { addEos: true });
+    for (const [k, t] of tok.examples.entries()) {
+      const e = bare[tok.sourceIndex[k]!]!;
+      const out = tokenizer.decode(t.input_ids.filter((_, j) => t.loss_mask[j] === 1));
+      assert.equal(out, e.target + tokenizer.decode([tokenizer.eosId!]), "the question carries no loss");
+    }
+    // bareFraction 0 draws nothing: the same examples as without the key.
+    const without = formatAll(config({ template: "qa", directFraction: 0.5, phrasings: true }), records, [], null, 0);
+    assert.deepEqual(
+      formatAll(
+        config({ template: "qa", directFraction: 0.5, phrasings: true, bareFraction: 0 }),
+        records,
+        [],
+        null,
+        0,
+      ),
+      without,
+    );
+  });
 });

@@ -47,12 +47,14 @@ export const GeneralizationSettingsSchema = z.strictObject({
   warmupSteps: z.number().int().min(0).default(5),
   minLr: z.number().min(0).default(5e-5),
   weightDecay: z.number().min(0).default(0.01),
-  /** The mixed arm: share of direct targets, of wrapped questions, of instruction examples. */
+  /** The mixed arm: share of direct targets, of wrapped questions, of instruction examples, of bare prompts. */
   mixed: z
     .strictObject({
       directFraction: z.number().min(0).max(1).default(0.25),
       phrasingFraction: z.number().min(0).max(1).default(0.5),
       instructionFraction: z.number().min(0).lt(1).default(0.15),
+      /** Share written bare, as the base's pretraining text was ("{question}\n" → chain and answer). */
+      bareFraction: z.number().min(0).max(1).default(0),
     })
     .prefault({}),
   /** Instruction records for the mixed arm (alpaca layout). */

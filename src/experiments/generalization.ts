@@ -302,6 +302,7 @@ async function stages(
                 directFraction: s.mixed.directFraction,
                 phrasings: true,
                 phrasingFraction: s.mixed.phrasingFraction,
+                bareFraction: s.mixed.bareFraction,
                 instructions: instructionFiles,
                 instructionFraction: s.mixed.instructionFraction,
               }

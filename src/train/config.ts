@@ -69,6 +69,12 @@ const Data = z.strictObject({
   phrasings: z.boolean().default(false),
   /** qa template: share of the records whose question is wrapped, so unwrapped prompts (evaluate's) stay in the mix. */
   phrasingFraction: z.number().min(0).max(1).default(0.5),
+  /**
+   * qa template: share of the records written bare, in the raw pretraining text's form
+   * ("{question}\n" → "{chain}\n#### {answer}", loss on the target only): a second prompt
+   * format beside "Q: … A:", so that the model meets one problem in both.
+   */
+  bareFraction: z.number().min(0).max(1).default(0),
 });
 
 export const SftConfigSchema = z

@@ -71,12 +71,26 @@ export function qaExample(r: CoTRecord, direct: boolean): Example {
 /**
  * qa examples with the exact direct / step-by-step mixture; with `phrasingFraction` > 0, that
  * share of them (seeded positions, drawn after the mixture) has its question wrapped in a
- * phrasing that asks for the same kind of answer as its target.
+ * phrasing that asks for the same kind of answer as its target; with `bareFraction` > 0, that
+ * share (drawn last) is written bare instead, in the form of the raw pretraining text
+ * ("{question}\n" → "{chain}\n#### {answer}"), the loss still on the target only.
  */
-function qaExamples(records: readonly CoTRecord[], directFraction: number, rng: Rng, phrasingFraction = 0): Example[] {
+function qaExamples(
+  records: readonly CoTRecord[],
+  directFraction: number,
+  rng: Rng,
+  phrasingFraction = 0,
+  bareFraction = 0,
+): Example[] {
   const direct = planDirect(records.length, directFraction, rng);
   const wrap = phrasingFraction > 0 ? planDirect(records.length, phrasingFraction, rng) : [];
+  const bare = bareFraction > 0 ? planDirect(records.length, bareFraction, rng) : [];
   return records.map((r, i) => {
+    if (bare[i]) {
+      const chain = r.chain_of_thought.trim();
+      const body = direct[i] || chain === "" ? "" : `${chain}\n`;
+      return { prompt: `${r.question.trim()}\n`, target: `${body}${answerLine(r.answer)}` };
+    }
     if (!wrap[i]) return qaExample(r, direct[i]!);
     const phrasing = rng.pick(direct[i] ? DIRECT_PHRASINGS : COT_PHRASINGS);
     return qaExample({ ...r, question: `${phrasing} ${r.question.trim()}` }, direct[i]!);
@@ -136,7 +150,10 @@ export function formatAll(
       prompt: `Q: ${r.input ? `${r.instruction}\n\n${r.input}` : r.instruction}\nA:`,
       target: ` ${r.output}`,
     }));
-    return [...qaExamples(records, d.directFraction, rng, d.phrasings ? d.phrasingFraction : 0), ...inst];
+    return [
+      ...qaExamples(records, d.directFraction, rng, d.phrasings ? d.phrasingFraction : 0, d.bareFraction),
+      ...inst,
+    ];
   }
   let template: Template = plainTemplate();
   if (d.template === "chat") {
