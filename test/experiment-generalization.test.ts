@@ -41,6 +41,9 @@ test("experiment generalization runs end to end and writes summary, report and t
       assert.equal(summary.results[arm][set]?.n, set === "also-0" ? 2 : 4);
     assert.equal(typeof summary.headline[arm].drop_points, "number");
   }
+  for (const set of ["default", "pool", "heldout", "family", "also-0"]) {
+    assert.equal(summary.base?.[set]?.n, set === "also-0" ? 2 : 4, `the base is evaluated on ${set}`);
+  }
   assert.ok(summary.results.single["default"] && summary.results.pool["pool"] && summary.results.mixed["pool"]);
   const head = JSON.parse(readFileSync(join(out, "summary.json"), "utf8"));
   assert.equal(head.kind, "experiment");
@@ -48,6 +51,7 @@ test("experiment generalization runs end to end and writes summary, report and t
   assert.ok("mixed_heldout" in head.figures);
   const html = readFileSync(reportPath, "utf8");
   assert.match(html, /held-out wordings/);
+  assert.match(formatGeneralizationTable(summary), /the base, not fine-tuned/);
   assert.match(formatGeneralizationTable(summary), /chance 3\d\.\d%|chance \d+\.\d%/);
   assert.ok(summary.family_chance > 0 && summary.family_chance <= 0.5);
 

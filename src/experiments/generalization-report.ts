@@ -42,7 +42,21 @@ function rows(s: GeneralizationSummary): { head: string[]; body: string[][] } {
       ...also.map((x) => pct(r[x.key]?.accuracy)),
     ];
   });
-  return { head, body };
+  // The base's row (absent in summaries written before it was evaluated): the same sets, not fine-tuned.
+  const b = s.base;
+  const baseRow = b
+    ? [
+        "the base, not fine-tuned",
+        "–",
+        pct(b["heldout"]?.accuracy),
+        "–",
+        pct(b["family"]?.accuracy),
+        pct(b["default"]?.accuracy),
+        pct(b["pool"]?.accuracy),
+        ...also.map((x) => pct(b[x.key]?.accuracy)),
+      ]
+    : [];
+  return { head, body: b ? [baseRow, ...body] : body };
 }
 
 /** The results as a Markdown table. */
@@ -78,10 +92,13 @@ training wordings), on held-out problems. (ii) the same problems in the held-out
 <h2>Step validity</h2>
 ${table(
   ["fine-tuned on", ...sets],
-  (["single", "pool", "mixed"] as const).map((a) => [
-    esc(ARM_TEXT[a]),
-    ...sets.map((k) => pct(s.results[a][k]?.step_validity)),
-  ]),
+  [
+    ...(s.base ? [["the base, not fine-tuned", ...sets.map((k) => pct(s.base?.[k]?.step_validity))]] : []),
+    ...(["single", "pool", "mixed"] as const).map((a) => [
+      esc(ARM_TEXT[a]),
+      ...sets.map((k) => pct(s.results[a][k]?.step_validity)),
+    ]),
+  ],
   (i) => i > 0,
 )}
 <h2>How this was run</h2>

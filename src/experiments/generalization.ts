@@ -70,6 +70,8 @@ export interface GeneralizationSummary {
   also: string[];
   /** Chance level of the held-out family (mean over its problems of 1 / number of possible answers). */
   family_chance: number;
+  /** The base before any fine-tuning, per set (all of them): what each arm kept or lost (absent in older summaries). */
+  base?: Record<string, SetResult>;
   /** Per arm, per set. */
   results: Record<Arm, Record<string, SetResult>>;
   /** Per arm: (i) its trained wordings, (ii) held-out wordings, and the drop (i) − (ii), in points. */
@@ -326,22 +328,20 @@ async function stages(
       throw new GeneralizationError(`experiment generalization: fine-tuning ${arm} stopped: ${res.status.message}`);
   }
 
-  // Evaluate every arm on every set.
-  const results = {} as Record<Arm, Record<string, SetResult>>;
+  // Evaluate the base (for reference: what each fine-tuning kept or lost) and every arm.
   const family = await readRows<CoTRecord>(files.sets["family"]!);
   const chances = family.map(chanceOf).filter((c): c is number => c !== null);
   const familyChance = chances.length ? chances.reduce((a, b) => a + b, 0) / chances.length : 0;
-  for (const arm of ARMS) {
-    results[arm] = {};
-    const model = await loadModel(join(out, arm, FINAL_DIR));
+  const evaluateOn = async (name: string, modelDir: string, evalRoot: string, sets: readonly string[]) => {
+    const byset: Record<string, SetResult> = {};
+    const model = await loadModel(modelDir);
     try {
-      // Each arm: its own training wordings, the held-out wordings, the family, the --also files.
-      for (const set of evalSets.filter((x) => x !== (arm === "single" ? "pool" : "default"))) {
-        const dir = join(out, arm, "eval", set);
+      for (const set of sets) {
+        const dir = join(evalRoot, set);
         if (!(await pathExists(join(dir, SUMMARY_FILE)))) {
           const records = await readRows<CoTRecord>(files.sets[set]!);
-          log(`evaluate ${arm} on ${set}: ${records.length} problems, greedy`);
-          const res = await timed(`eval-${arm}-${set}`, () =>
+          log(`evaluate ${name} on ${set}: ${records.length} problems, greedy`);
+          const res = await timed(`eval-${name}-${set}`, () =>
             evaluate({
               model,
               tokenizer,
@@ -360,7 +360,7 @@ async function stages(
         }
         const examples = await readRows<EvalExample>(join(dir, EXAMPLES_FILE));
         const n = examples.length;
-        results[arm][set] = {
+        byset[set] = {
           n,
           accuracy: n ? examples.filter((e) => e.correct_strict).length / n : 0,
           step_validity: n ? examples.filter((e) => e.steps.valid).length / n : 0,
@@ -370,7 +370,18 @@ async function stages(
       disposeTree(model.params);
       releaseCompiled(model.config);
     }
-  }
+    return byset;
+  };
+  const base = await evaluateOn("base", baseDir, join(out, "base-eval"), evalSets);
+  const results = {} as Record<Arm, Record<string, SetResult>>;
+  // Each arm: its own training wordings, the held-out wordings, the family, the --also files.
+  for (const arm of ARMS)
+    results[arm] = await evaluateOn(
+      arm,
+      join(out, arm, FINAL_DIR),
+      join(out, arm, "eval"),
+      evalSets.filter((x) => x !== (arm === "single" ? "pool" : "default")),
+    );
   const headline = Object.fromEntries(
     ARMS.map((a) => {
       const trained = results[a][trainedSet(a)]!.accuracy;
@@ -378,7 +389,15 @@ async function stages(
       return [a, { trained, heldout, drop_points: 100 * (trained - heldout), family: results[a]["family"]!.accuracy }];
     }),
   ) as GeneralizationSummary["headline"];
-  const summary: GeneralizationSummary = { settings: s, also, family_chance: familyChance, results, headline, seconds };
+  const summary: GeneralizationSummary = {
+    settings: s,
+    also,
+    family_chance: familyChance,
+    base,
+    results,
+    headline,
+    seconds,
+  };
   await writeTextAtomic(join(out, "report.html"), renderGeneralizationReport(summary));
   return summary;
 }
