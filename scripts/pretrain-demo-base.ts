@@ -35,7 +35,7 @@ const transitive = {
 };
 const data = (seed: number, n = 24000, gen: { tasks: typeof s.tasks; options: object } = transitive) => ({
   train: { generate: { ...gen, n, seed } },
-  // Held-out loss on training-split problems the pretraining never draws (another seed).
+  // Held-out loss only (never trained on), on problems of another seed: a generated `eval` source is the test split.
   eval: { generate: { ...gen, n: 64, seed: seed + 1 } },
   template: "raw" as const,
   directFraction: 0.5,
