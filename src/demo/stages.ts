@@ -1,7 +1,7 @@
 /**
  * The demo's two heavy stages, one variant at a time: fine-tune the base, and evaluate the
  * fine-tuned model on the held-out problems. Each reads and writes only files in the run
- * folder, so it can run in this process or in a child process of its own (child.ts).
+ * folder, so it can run in this process or in a child process of its own (isolate.ts).
  *
  * Why a child process: jax-js's Wasm allocator keeps every freed block in a free list of its
  * exact size class and never shrinks the heap, so one process that trains three models on
@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { readRecords } from "../data/readers.ts";
 import type { CoTRecord } from "../data/records.ts";
 import { initEngine } from "../engine/device.ts";
+import type { StageIo } from "../engine/isolate.ts";
 import { disposeTree } from "../engine/memory.ts";
 import { writeEvalOutputs } from "../eval/report.ts";
 import { evaluate } from "../eval/run.ts";
@@ -59,12 +60,7 @@ export async function readRows<T>(path: string): Promise<T[]> {
   return out;
 }
 
-export interface StageIo {
-  /** Progress lines. */
-  log: (line: string) => void;
-  /** Where runSft writes its own progress. */
-  stream?: NodeJS.WriteStream;
-}
+export type { StageIo };
 
 /** Fine-tune the base on the training problems with this variant's targets; writes <out>/<variant>/. */
 export async function fineTune(job: StageJob, io: StageIo): Promise<void> {

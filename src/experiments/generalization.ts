@@ -21,7 +21,6 @@
  */
 import { mkdir, rename, rm } from "node:fs/promises";
 import { basename, join } from "node:path";
-import type { DataFileConfig } from "../config/blocks.ts";
 import { COT_PHRASINGS } from "../data/format.ts";
 import type { CoTRecord, InstructionRecord } from "../data/records.ts";
 import { generateDataset, problemFromRecord } from "../data/tasks/index.ts";
@@ -30,21 +29,23 @@ import { readRows } from "../demo/stages.ts";
 import { initEngine } from "../engine/device.ts";
 import { pathExists, writeTextAtomic } from "../engine/files.ts";
 import { disposeTree } from "../engine/memory.ts";
-import { writeEvalOutputs } from "../eval/report.ts";
-import { evaluate } from "../eval/run.ts";
-import type { EvalExample } from "../eval/score.ts";
-import { loadModel, saveModel } from "../model/checkpoint.ts";
-import { releaseCompiled } from "../model/generate.ts";
+import { saveModel } from "../model/checkpoint.ts";
 import { createModel } from "../model/model.ts";
-import { EXAMPLES_FILE, FINAL_DIR, SUMMARY_FILE } from "../runs/layout.ts";
+import { FINAL_DIR } from "../runs/layout.ts";
 import { openRun, readSummary } from "../runs/run.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { saveTokenizer, trainBpe } from "../tokenizer/train-bpe.ts";
-import { parseSftConfig } from "../train/config.ts";
-import { runSft } from "../train/sft.ts";
 import { readFiles } from "../train/sft-data.ts";
 import { renderGeneralizationReport } from "./generalization-report.ts";
 import type { GeneralizationSettings } from "./generalization-settings.ts";
+import {
+  GeneralizationError,
+  type GeneralizationJob,
+  readSetResult,
+  runGeneralizationStage,
+  runGeneralizationStageInChild,
+  type SetResult,
+} from "./generalization-stages.ts";
 
 export {
   GENERALIZATION_DEFAULTS,
@@ -52,18 +53,13 @@ export {
   type GeneralizationSettings,
   GeneralizationSettingsSchema,
 } from "./generalization-settings.ts";
+export { GeneralizationError, type SetResult } from "./generalization-stages.ts";
 
 export const ARMS = ["single", "pool", "mixed"] as const;
 export type Arm = (typeof ARMS)[number];
 
 /** The evaluation sets: the same held-out problems in three wordings, the held-out family, and --also files. */
 export type EvalSetName = "default" | "pool" | "heldout" | "family" | `also-${number}`;
-
-export interface SetResult {
-  n: number;
-  accuracy: number;
-  step_validity: number;
-}
 
 export interface GeneralizationSummary {
   settings: GeneralizationSettings;
@@ -77,10 +73,6 @@ export interface GeneralizationSummary {
   /** Per arm: (i) its trained wordings, (ii) held-out wordings, and the drop (i) − (ii), in points. */
   headline: Record<Arm, { trained: number; heldout: number; drop_points: number; family: number }>;
   seconds: Record<string, number>;
-}
-
-export class GeneralizationError extends Error {
-  override name = "GeneralizationError";
 }
 
 /** 1 / the number of possible answers of a problem of `task`, or null when the answer is open (a number). */
@@ -102,6 +94,8 @@ export interface GeneralizationOptions {
   also?: string[];
   log?: (line: string) => void;
   stream?: NodeJS.WriteStream;
+  /** Run each fine-tune and each model's evaluation in a child process of its own (default true). */
+  isolate?: boolean;
 }
 
 /** Run (or resume) the experiment. */
@@ -281,7 +275,10 @@ async function stages(
     });
   }
 
-  // Fine-tune the three arms.
+  // Fine-tune the three arms, each in a child process of its own unless `isolate` is false.
+  const io = { log, ...(opts.stream ? { stream: opts.stream } : {}) };
+  const run = (job: GeneralizationJob) =>
+    opts.isolate === false ? runGeneralizationStage(job, io) : runGeneralizationStageInChild(job, io);
   for (const arm of ARMS) {
     const runDir = join(out, arm);
     if ((await readSummary(runDir))?.status === "finished") {
@@ -289,43 +286,7 @@ async function stages(
       continue;
     }
     log(`fine-tune ${arm}: ${s.steps} steps of ${s.microBatch}`);
-    const instructionFiles: DataFileConfig[] = [{ path: files.instructions, format: "alpaca" }];
-    const config = parseSftConfig(
-      {
-        name: arm,
-        out: runDir,
-        model: baseDir,
-        data: {
-          train: { files: [{ path: arm === "single" ? files.single : files.pool, format: "cot" }] },
-          eval: { files: [{ path: files.sets["default"]!, format: "cot" }] },
-          template: "qa",
-          ...(arm === "mixed"
-            ? {
-                directFraction: s.mixed.directFraction,
-                phrasings: true,
-                phrasingFraction: s.mixed.phrasingFraction,
-                bareFraction: s.mixed.bareFraction,
-                instructions: instructionFiles,
-                instructionFraction: s.mixed.instructionFraction,
-              }
-            : {}),
-        },
-        batch: { microBatch: s.microBatch, seqLen: s.seqLen, padMultiple: s.padMultiple },
-        optim: { lr: s.lr, weightDecay: s.weightDecay, clip: 1 },
-        schedule: { kind: "cosine", warmupSteps: s.warmupSteps, minLr: s.minLr },
-        steps: s.steps,
-        eval: { every: s.steps, n: 0 },
-        checkpoint: { every: Math.max(1, Math.round(s.steps / 3)), keep: 1 },
-        seed: s.seed,
-        logEvery: Math.max(1, Math.round(s.steps / 10)),
-      },
-      `experiment generalization ${arm}`,
-    );
-    const res = await timed(`train-${arm}`, () =>
-      runSft(config, { resume: true, ...(opts.stream ? { stream: opts.stream } : {}) }),
-    );
-    if (res.status.kind !== "done")
-      throw new GeneralizationError(`experiment generalization: fine-tuning ${arm} stopped: ${res.status.message}`);
+    await timed(`train-${arm}`, () => run({ kind: "fine-tune", arm, runDir, baseDir, files, settings: s }));
   }
 
   // Evaluate the base (for reference: what each fine-tuning kept or lost) and every arm.
@@ -333,43 +294,11 @@ async function stages(
   const chances = family.map(chanceOf).filter((c): c is number => c !== null);
   const familyChance = chances.length ? chances.reduce((a, b) => a + b, 0) / chances.length : 0;
   const evaluateOn = async (name: string, modelDir: string, evalRoot: string, sets: readonly string[]) => {
+    await timed(`eval-${name}`, () =>
+      run({ kind: "evaluate", name, modelDir, tokDir: baseDir, evalRoot, sets: [...sets], files, settings: s }),
+    );
     const byset: Record<string, SetResult> = {};
-    const model = await loadModel(modelDir);
-    try {
-      for (const set of sets) {
-        const dir = join(evalRoot, set);
-        if (!(await pathExists(join(dir, SUMMARY_FILE)))) {
-          const records = await readRows<CoTRecord>(files.sets[set]!);
-          log(`evaluate ${name} on ${set}: ${records.length} problems, greedy`);
-          const res = await timed(`eval-${name}-${set}`, () =>
-            evaluate({
-              model,
-              tokenizer,
-              records,
-              prompting: "zero-cot",
-              maxNewTokens: s.maxNewTokens,
-              batchSize: s.evalBatch,
-              seed: s.seed,
-            }),
-          );
-          const tmp = `${dir}.tmp`;
-          await rm(tmp, { recursive: true, force: true });
-          await writeEvalOutputs(tmp, res);
-          await rm(dir, { recursive: true, force: true });
-          await rename(tmp, dir);
-        }
-        const examples = await readRows<EvalExample>(join(dir, EXAMPLES_FILE));
-        const n = examples.length;
-        byset[set] = {
-          n,
-          accuracy: n ? examples.filter((e) => e.correct_strict).length / n : 0,
-          step_validity: n ? examples.filter((e) => e.steps.valid).length / n : 0,
-        };
-      }
-    } finally {
-      disposeTree(model.params);
-      releaseCompiled(model.config);
-    }
+    for (const set of sets) byset[set] = await readSetResult(join(evalRoot, set));
     return byset;
   };
   const base = await evaluateOn("base", baseDir, join(out, "base-eval"), evalSets);
