@@ -22,11 +22,16 @@ test("no flags give the documented defaults; --quick the quick settings", async 
 
 test("--config, then --set, then the shortcut flags: later wins", async () => {
   const file = join(tmp, "gen.yaml");
-  writeFileSync(file, "trainProblems: 8000\nsteps: 250\nmixed:\n  directFraction: 0.5\n");
+  writeFileSync(file, "trainProblems: 1234\nsteps: 77\nmixed:\n  directFraction: 0.5\n");
   const fromFile = await generalizationSettingsFrom({ config: file, set: [] });
-  assert.equal(fromFile.trainProblems, 8000);
-  assert.equal(fromFile.steps, 250);
-  assert.deepEqual(fromFile.mixed, { directFraction: 0.5, phrasingFraction: 0.5, instructionFraction: 0.15, bareFraction: 0 });
+  assert.equal(fromFile.trainProblems, 1234);
+  assert.equal(fromFile.steps, 77);
+  assert.deepEqual(fromFile.mixed, {
+    directFraction: 0.5,
+    phrasingFraction: 0.5,
+    instructionFraction: 0.15,
+    bareFraction: 0,
+  });
   const s = await generalizationSettingsFrom({
     config: file,
     set: ["steps=100", "mixed.instructionFraction=0.3", "evalProblems=7"],
