@@ -39,7 +39,12 @@ test("experiment generalization runs end to end and writes summary, report and t
     assert.ok(readFileSync(join(out, arm, "final", "config.json"), "utf8").includes("llama"));
     for (const set of ["heldout", "family", "also-0"])
       assert.equal(summary.results[arm][set]?.n, set === "also-0" ? 2 : 4);
-    assert.equal(typeof summary.headline[arm].drop_points, "number");
+    const h = summary.headline[arm];
+    assert.equal(typeof h.drop_points, "number");
+    assert.ok(
+      h.drop_ci_points && h.drop_ci_points.lo <= h.drop_points + 1e-9 && h.drop_points <= h.drop_ci_points.hi + 1e-9,
+    );
+    assert.ok(h.family_ci && h.family_ci.lo <= h.family && h.family <= h.family_ci.hi);
   }
   for (const set of ["default", "pool", "heldout", "family", "also-0"]) {
     assert.equal(summary.base?.[set]?.n, set === "also-0" ? 2 : 4, `the base is evaluated on ${set}`);

@@ -22,8 +22,8 @@ function rows(s: GeneralizationSummary): { head: string[]; body: string[][] } {
     "fine-tuned on",
     "(i) trained wordings",
     "(ii) held-out wordings",
-    "drop (i) → (ii), points",
-    `(iii) held-out family: ${s.settings.heldOutTask}, zero-shot (chance ${pct(s.family_chance)})`,
+    "drop (i) → (ii), points [95% CI]",
+    `(iii) held-out family: ${s.settings.heldOutTask}, zero-shot (chance ${pct(s.family_chance)}) [95% CI]`,
     "default wording",
     "pool training wordings",
     ...also.map((a) => `(iv) ${a.label}`),
@@ -35,8 +35,10 @@ function rows(s: GeneralizationSummary): { head: string[]; body: string[][] } {
       ARM_TEXT[a],
       pct(h.trained),
       pct(h.heldout),
-      pts(h.drop_points),
-      pct(h.family),
+      h.drop_ci_points
+        ? `${pts(h.drop_points)} [${pts(h.drop_ci_points.lo)}, ${pts(h.drop_ci_points.hi)}]`
+        : pts(h.drop_points),
+      h.family_ci ? `${pct(h.family)} [${pct(h.family_ci.lo)}, ${pct(h.family_ci.hi)}]` : pct(h.family),
       pct(r["default"]?.accuracy),
       pct(r["pool"]?.accuracy),
       ...also.map((x) => pct(r[x.key]?.accuracy)),

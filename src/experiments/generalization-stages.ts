@@ -170,3 +170,8 @@ export async function readSetResult(dir: string): Promise<SetResult> {
     step_validity: n ? examples.filter((e) => e.steps.valid).length / n : 0,
   };
 }
+
+/** Per problem, in file order: was the strict answer right? */
+export async function readCorrect(dir: string): Promise<boolean[]> {
+  return (await readRows<EvalExample>(join(dir, EXAMPLES_FILE))).map((e) => e.correct_strict);
+}

@@ -29,6 +29,8 @@ import { readRows } from "../demo/stages.ts";
 import { initEngine } from "../engine/device.ts";
 import { pathExists, writeTextAtomic } from "../engine/files.ts";
 import { disposeTree } from "../engine/memory.ts";
+import { pairedBootstrap } from "../eval/bootstrap.ts";
+import { wilsonInterval } from "../eval/metrics.ts";
 import { saveModel } from "../model/checkpoint.ts";
 import { createModel } from "../model/model.ts";
 import { FINAL_DIR } from "../runs/layout.ts";
@@ -41,6 +43,7 @@ import type { GeneralizationSettings } from "./generalization-settings.ts";
 import {
   GeneralizationError,
   type GeneralizationJob,
+  readCorrect,
   readSetResult,
   runGeneralizationStage,
   runGeneralizationStageInChild,
@@ -71,7 +74,19 @@ export interface GeneralizationSummary {
   /** Per arm, per set. */
   results: Record<Arm, Record<string, SetResult>>;
   /** Per arm: (i) its trained wordings, (ii) held-out wordings, and the drop (i) − (ii), in points. */
-  headline: Record<Arm, { trained: number; heldout: number; drop_points: number; family: number }>;
+  headline: Record<
+    Arm,
+    {
+      trained: number;
+      heldout: number;
+      drop_points: number;
+      /** 95% paired-bootstrap interval of the drop (absent in older summaries). */
+      drop_ci_points?: { lo: number; hi: number } | null;
+      family: number;
+      /** 95% Wilson interval of the family's accuracy (absent in older summaries). */
+      family_ci?: { lo: number; hi: number };
+    }
+  >;
   seconds: Record<string, number>;
 }
 
@@ -311,13 +326,25 @@ async function stages(
       join(out, arm, "eval"),
       evalSets.filter((x) => x !== (arm === "single" ? "pool" : "default")),
     );
-  const headline = Object.fromEntries(
-    ARMS.map((a) => {
-      const trained = results[a][trainedSet(a)]!.accuracy;
-      const heldout = results[a]["heldout"]!.accuracy;
-      return [a, { trained, heldout, drop_points: 100 * (trained - heldout), family: results[a]["family"]!.accuracy }];
-    }),
-  ) as GeneralizationSummary["headline"];
+  // The drop with a paired bootstrap over problems (the wording sets hold the same problems in
+  // the same order), the family's accuracy with a Wilson interval: both in the table.
+  const headline = {} as GeneralizationSummary["headline"];
+  for (const a of ARMS) {
+    const trained = results[a][trainedSet(a)]!.accuracy;
+    const heldout = results[a]["heldout"]!.accuracy;
+    const t = await readCorrect(join(out, a, "eval", trainedSet(a)));
+    const h = await readCorrect(join(out, a, "eval", "heldout"));
+    const boot = pairedBootstrap(h.map(Number), t.map(Number), { seed: s.seed });
+    const fam = results[a]["family"]!;
+    headline[a] = {
+      trained,
+      heldout,
+      drop_points: 100 * (trained - heldout),
+      drop_ci_points: boot.ci ? { lo: 100 * boot.ci.lo, hi: 100 * boot.ci.hi } : null,
+      family: fam.accuracy,
+      family_ci: wilsonInterval(Math.round(fam.accuracy * fam.n), fam.n),
+    };
+  }
   const summary: GeneralizationSummary = {
     settings: s,
     also,
