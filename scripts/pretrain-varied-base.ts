@@ -3,14 +3,15 @@
  * trained on for one more phase on text written the many ways a user may write it, so that
  * the prompt format "Q: … A:" is not something only the fine-tunings teach:
  *
- *   node --import tsx scripts/pretrain-varied-base.ts      (≈ 15 min on 2 cores; resumable)
+ *   node --import tsx scripts/pretrain-varied-base.ts      (12.5 min on 2 cores; resumable)
  *
- * The text: fresh TRAINING-split (a generated `train` source is always the training split) problems of the demo's three families in the TRAINING part
- * of the wording pool (src/data/tasks/wordings.ts: no held-out wording, no held-out problem),
- * half as worked solutions and half as bare answers; half written bare, as phases 1–4 were
- * ("{question}\n" → "{chain}\n#### {answer}"), half as "Q: … A:" prompts, half of those
- * wrapped in an instruction phrasing; and 10% instruction records (Alpaca). Loss on the
- * answers only. Writes assets/varied-base (F16, its config and curve beside it).
+ * The text: fresh TRAINING-split problems (a generated `train` source is always the training
+ * split) of the demo's three families in the TRAINING part of the wording pool
+ * (src/data/tasks/wordings.ts): no held-out wording, no held-out problem. Half are worked
+ * solutions and half bare answers; half are written bare, as phases 1–4 were ("{question}\n"
+ * → "{chain}\n#### {answer}"), half as "Q: … A:" prompts, half of those wrapped in an
+ * instruction phrasing; 10% are instruction records (Alpaca). Loss on the answers only.
+ * Writes assets/varied-base (F16, its config and curve beside it).
  */
 import { cp, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";

@@ -1,13 +1,9 @@
 /**
  * The demo's two heavy stages, one variant at a time: fine-tune the base, and evaluate the
  * fine-tuned model on the held-out problems. Each reads and writes only files in the run
- * folder, so it can run in this process or in a child process of its own (isolate.ts).
- *
- * Why a child process: jax-js's Wasm allocator keeps every freed block in a free list of its
- * exact size class and never shrinks the heap, so one process that trains three models on
- * padded batches of many lengths and then generates with them accumulates every shape's
- * peak. A long run (`--steps 300`) hit the 4 GiB memory32 limit that way. A child per stage
- * starts from an empty heap.
+ * folder, so it can run in this process or in a child process of its own (src/engine/isolate.ts,
+ * which says why: one process that trains three models and then generates with them can grow
+ * jax-js's heap past its 4 GiB limit; a long run, `--steps 300`, did).
  */
 import { rename, rm } from "node:fs/promises";
 import { join } from "node:path";
