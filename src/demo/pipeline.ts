@@ -20,12 +20,12 @@
  * rather than mixed.
  */
 
-import { mkdir, readFile, rename, rm } from "node:fs/promises";
+import { mkdir, readFile, rm } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type { CoTRecord } from "../data/records.ts";
 import { writeJsonlAtomic } from "../data/writers.ts";
 import { initEngine } from "../engine/device.ts";
-import { pathExists as exists, writeTextAtomic } from "../engine/files.ts";
+import { pathExists as exists, writeDirAtomic, writeTextAtomic } from "../engine/files.ts";
 import { disposeTree } from "../engine/memory.ts";
 import type { EvalExample } from "../eval/score.ts";
 import { saveModel } from "../model/checkpoint.ts";
@@ -349,10 +349,9 @@ async function prepareBase(
   else {
     stage(`tokenizer: byte-level BPE, ${b.vocabSize} tokens, one token per digit`);
     await timed("tokenizer", async () => {
-      const tmp = `${tokDir}.tmp`;
-      await rm(tmp, { recursive: true, force: true });
-      await saveTokenizer(tmp, trainBpe(train.flatMap(texts), { vocabSize: b.vocabSize, splitDigits: true }));
-      await rename(tmp, tokDir);
+      await writeDirAtomic(tokDir, (tmp) =>
+        saveTokenizer(tmp, trainBpe(train.flatMap(texts), { vocabSize: b.vocabSize, splitDigits: true })),
+      );
     });
   }
   const tokenizer = await Tokenizer.fromDir(tokDir);
@@ -378,14 +377,11 @@ async function prepareBase(
         tokenizer,
         { seed: s.seed },
       );
-      const tmp = `${baseDir}.tmp`;
-      await rm(tmp, { recursive: true, force: true });
       try {
-        await saveModel(tmp, model, { tokenizerFrom: tokDir });
+        await writeDirAtomic(baseDir, (tmp) => saveModel(tmp, model, { tokenizerFrom: tokDir }));
       } finally {
         disposeTree(model.params);
       }
-      await rename(tmp, baseDir);
     });
   }
   return { baseDir, tokDir };

@@ -5,11 +5,11 @@
  * which says why: one process that trains three models and then generates with them can grow
  * jax-js's heap past its 4 GiB limit; a long run, `--steps 300`, did).
  */
-import { rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { readRecords } from "../data/readers.ts";
 import type { CoTRecord } from "../data/records.ts";
 import { initEngine } from "../engine/device.ts";
+import { writeDirAtomic } from "../engine/files.ts";
 import type { StageIo } from "../engine/isolate.ts";
 import { disposeTree } from "../engine/memory.ts";
 import { writeEvalOutputs } from "../eval/report.ts";
@@ -108,11 +108,7 @@ export async function evaluateVariant(job: StageJob, io: StageIo): Promise<void>
       seed: s.seed,
       onProgress: (done, n) => io.log(`  ${v}: ${done}/${n} answered`),
     });
-    const tmp = `${evalDir}.tmp`;
-    await rm(tmp, { recursive: true, force: true });
-    await writeEvalOutputs(tmp, res);
-    await rm(evalDir, { recursive: true, force: true });
-    await rename(tmp, evalDir);
+    await writeDirAtomic(evalDir, (tmp) => writeEvalOutputs(tmp, res));
   } finally {
     disposeTree(model.params);
     releaseCompiled(model.config);

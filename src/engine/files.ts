@@ -12,6 +12,19 @@ export async function pathExists(path: string): Promise<boolean> {
 }
 
 /**
+ * Write a folder whole or not at all: `write` creates and fills `${dir}.tmp` (a stale one is
+ * removed first), then any old `dir` is removed and the temporary folder renamed to it, so a
+ * stopped writer never leaves a half-written `dir` that a reader would take as finished.
+ */
+export async function writeDirAtomic(dir: string, write: (tmp: string) => Promise<unknown>): Promise<void> {
+  const tmp = `${dir}.tmp`;
+  await rm(tmp, { recursive: true, force: true });
+  await write(tmp);
+  await rm(dir, { recursive: true, force: true });
+  await rename(tmp, dir);
+}
+
+/**
  * Write a text file atomically: a uniquely named temporary file beside it, then a rename, so
  * `path` holds either its old contents or the whole new text. On failure the temporary file
  * is removed and the error is rethrown.

@@ -5,13 +5,12 @@
  * (src/engine/isolate.ts says why: one process that trained three models and then generates
  * with four grew jax-js's heap past its 4 GiB limit).
  */
-import { rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { DataFileConfig } from "../config/blocks.ts";
 import type { CoTRecord } from "../data/records.ts";
 import { readRows } from "../demo/stages.ts";
 import { initEngine } from "../engine/device.ts";
-import { pathExists } from "../engine/files.ts";
+import { pathExists, writeDirAtomic } from "../engine/files.ts";
 import { runInChild, type StageIo } from "../engine/isolate.ts";
 import { disposeTree } from "../engine/memory.ts";
 import { writeEvalOutputs } from "../eval/report.ts";
@@ -122,11 +121,7 @@ async function evaluateSets(job: Extract<GeneralizationJob, { kind: "evaluate" }
         batchSize: s.evalBatch,
         seed: s.seed,
       });
-      const tmp = `${dir}.tmp`;
-      await rm(tmp, { recursive: true, force: true });
-      await writeEvalOutputs(tmp, res);
-      await rm(dir, { recursive: true, force: true });
-      await rename(tmp, dir);
+      await writeDirAtomic(dir, (tmp) => writeEvalOutputs(tmp, res));
     }
   } finally {
     disposeTree(model.params);
@@ -160,18 +155,20 @@ export interface SetResult {
   step_validity: number;
 }
 
-/** Strict accuracy and step validity of one evaluated set. */
-export async function readSetResult(dir: string): Promise<SetResult> {
+/**
+ * One evaluated set: its strict accuracy and step validity, and per problem (in file order)
+ * whether the strict answer was right (for intervals).
+ */
+export async function readSet(dir: string): Promise<{ result: SetResult; correct: boolean[] }> {
   const examples = await readRows<EvalExample>(join(dir, EXAMPLES_FILE));
   const n = examples.length;
+  const correct = examples.map((e) => e.correct_strict);
   return {
-    n,
-    accuracy: n ? examples.filter((e) => e.correct_strict).length / n : 0,
-    step_validity: n ? examples.filter((e) => e.steps.valid).length / n : 0,
+    result: {
+      n,
+      accuracy: n ? correct.filter(Boolean).length / n : 0,
+      step_validity: n ? examples.filter((e) => e.steps.valid).length / n : 0,
+    },
+    correct,
   };
-}
-
-/** Per problem, in file order: was the strict answer right? */
-export async function readCorrect(dir: string): Promise<boolean[]> {
-  return (await readRows<EvalExample>(join(dir, EXAMPLES_FILE))).map((e) => e.correct_strict);
 }

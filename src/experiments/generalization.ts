@@ -19,7 +19,7 @@
  * DIR/data/, DIR/summary.json (src/runs/, kind "experiment") and DIR/report.html.
  * Resumable: a finished fine-tune or evaluation is reused; a stopped fine-tune resumes.
  */
-import { mkdir, rename, rm } from "node:fs/promises";
+import { mkdir, rm } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { COT_PHRASINGS } from "../data/format.ts";
 import type { CoTRecord, InstructionRecord } from "../data/records.ts";
@@ -27,7 +27,7 @@ import { generateDataset, problemFromRecord } from "../data/tasks/index.ts";
 import { writeJsonlAtomic } from "../data/writers.ts";
 import { readRows } from "../demo/stages.ts";
 import { initEngine } from "../engine/device.ts";
-import { pathExists, writeTextAtomic } from "../engine/files.ts";
+import { pathExists, writeDirAtomic, writeTextAtomic } from "../engine/files.ts";
 import { disposeTree } from "../engine/memory.ts";
 import { pairedBootstrap } from "../eval/bootstrap.ts";
 import { wilsonInterval } from "../eval/metrics.ts";
@@ -43,8 +43,7 @@ import type { GeneralizationSettings } from "./generalization-settings.ts";
 import {
   GeneralizationError,
   type GeneralizationJob,
-  readCorrect,
-  readSetResult,
+  readSet,
   runGeneralizationStage,
   runGeneralizationStageInChild,
   type SetResult,
@@ -170,7 +169,6 @@ async function stages(
     seconds[name] = (performance.now() - t0) / 1000;
     return r;
   };
-  await initEngine();
   const dataDir = join(out, "data");
   await mkdir(dataDir, { recursive: true });
 
@@ -181,6 +179,8 @@ async function stages(
     const texts = generateDataset({ ...gen, n: 200, seed: s.seed, split: "train", wordings: "train" }).map(
       (r) => `Q: ${r.question}\nA: ${r.chain_of_thought}\n#### ${r.answer}`,
     );
+    // The only model this process builds itself; fine-tunes and evaluations run in their stages.
+    await initEngine();
     const tokDir = join(out, "base-tokenizer");
     await rm(tokDir, { recursive: true, force: true });
     await saveTokenizer(tokDir, trainBpe(texts, { vocabSize: s.base.vocabSize, splitDigits: true }));
@@ -200,15 +200,11 @@ async function stages(
       tok,
       { seed: s.seed },
     );
-    const tmp = `${baseDir}.tmp`;
-    await rm(tmp, { recursive: true, force: true });
     try {
-      await saveModel(tmp, model, { tokenizerFrom: tokDir });
+      await writeDirAtomic(baseDir, (tmp) => saveModel(tmp, model, { tokenizerFrom: tokDir }));
     } finally {
       disposeTree(model.params);
     }
-    await rm(baseDir, { recursive: true, force: true });
-    await rename(tmp, baseDir);
   }
   const tokenizer = await Tokenizer.fromDir(baseDir);
   const fits = (prompt: string, target: string) =>
@@ -308,12 +304,18 @@ async function stages(
   const family = await readRows<CoTRecord>(files.sets["family"]!);
   const chances = family.map(chanceOf).filter((c): c is number => c !== null);
   const familyChance = chances.length ? chances.reduce((a, b) => a + b, 0) / chances.length : 0;
+  /** Per problem, whether each evaluated set's answer was right, by the set's folder. */
+  const correct = new Map<string, boolean[]>();
   const evaluateOn = async (name: string, modelDir: string, evalRoot: string, sets: readonly string[]) => {
     await timed(`eval-${name}`, () =>
       run({ kind: "evaluate", name, modelDir, tokDir: baseDir, evalRoot, sets: [...sets], files, settings: s }),
     );
     const byset: Record<string, SetResult> = {};
-    for (const set of sets) byset[set] = await readSetResult(join(evalRoot, set));
+    for (const set of sets) {
+      const r = await readSet(join(evalRoot, set));
+      byset[set] = r.result;
+      correct.set(join(evalRoot, set), r.correct);
+    }
     return byset;
   };
   const base = await evaluateOn("base", baseDir, join(out, "base-eval"), evalSets);
@@ -332,17 +334,17 @@ async function stages(
   for (const a of ARMS) {
     const trained = results[a][trainedSet(a)]!.accuracy;
     const heldout = results[a]["heldout"]!.accuracy;
-    const t = await readCorrect(join(out, a, "eval", trainedSet(a)));
-    const h = await readCorrect(join(out, a, "eval", "heldout"));
+    const t = correct.get(join(out, a, "eval", trainedSet(a)))!;
+    const h = correct.get(join(out, a, "eval", "heldout"))!;
     const boot = pairedBootstrap(h.map(Number), t.map(Number), { seed: s.seed });
-    const fam = results[a]["family"]!;
+    const fam = correct.get(join(out, a, "eval", "family"))!;
     headline[a] = {
       trained,
       heldout,
       drop_points: 100 * (trained - heldout),
       drop_ci_points: boot.ci ? { lo: 100 * boot.ci.lo, hi: 100 * boot.ci.hi } : null,
-      family: fam.accuracy,
-      family_ci: wilsonInterval(Math.round(fam.accuracy * fam.n), fam.n),
+      family: results[a]["family"]!.accuracy,
+      family_ci: wilsonInterval(fam.filter(Boolean).length, fam.length),
     };
   }
   const summary: GeneralizationSummary = {

@@ -8,7 +8,6 @@
  * stream indices [s·E, (s+1)·E), E = microBatch · gradAccum, so a resumed run reads exactly the
  * batches the uninterrupted run would have read.
  */
-import { rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { DataFileConfig, DataSourceConfig } from "../config/blocks.ts";
 import { adaptRow } from "../data/conversions.ts";
@@ -26,6 +25,7 @@ import { readRecords } from "../data/readers.ts";
 import type { CoTRecord, InstructionRecord } from "../data/records.ts";
 import { generateDataset } from "../data/tasks/index.ts";
 import { answerLine } from "../data/tasks/types.ts";
+import { writeDirAtomic } from "../engine/files.ts";
 import { deriveSeed, Rng } from "../engine/rng.ts";
 import { TOKENIZER_DIR } from "../runs/layout.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
@@ -201,11 +201,9 @@ export async function buildTokenizer(
   try {
     return await Tokenizer.fromDir(dir);
   } catch {
-    const tmp = `${dir}.tmp`;
-    await rm(tmp, { recursive: true, force: true });
-    await saveTokenizer(tmp, trainBpe(trainTexts(), { vocabSize: spec.vocabSize, splitDigits: spec.splitDigits }));
-    await rm(dir, { recursive: true, force: true });
-    await rename(tmp, dir);
+    await writeDirAtomic(dir, (tmp) =>
+      saveTokenizer(tmp, trainBpe(trainTexts(), { vocabSize: spec.vocabSize, splitDigits: spec.splitDigits })),
+    );
     return Tokenizer.fromDir(dir);
   }
 }
