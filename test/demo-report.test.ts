@@ -37,6 +37,8 @@ function result(acc: number): VariantResult {
   return {
     accuracy_strict: acc,
     accuracy_flexible: acc + 0.01,
+    accuracy_heldout_wordings: acc - 0.1,
+    wording_drop: { diff: 0.1, lo: 0.05, hi: 0.15, level: 0.95, resamples: 2000, method: "paired bootstrap" },
     step_validity: acc / 2,
     bleu: 33.3,
     rougeL: 0.456,
@@ -112,6 +114,19 @@ describe("renderReport", () => {
   test("step verdicts name the first invalid step once", () => {
     assert.ok(html.includes("first invalid step 1: 2x = 11 is not what subtracting 1 gives"));
     assert.ok(html.includes("every step valid"));
+  });
+
+  test("the held-out wordings' accuracy and drop are columns; a summary from before them shows dashes", () => {
+    const { summary: s, variants: vs } = fixture(3);
+    const page = renderReport(s, vs);
+    assert.ok(page.includes("held-out wordings"));
+    assert.ok(page.includes('<td class="n">51.3%</td>'), "cot's 61.3% − 10 points");
+    assert.ok(page.includes("+10.0 [+5.0, +15.0]"));
+    for (const v of vs) {
+      const { accuracy_heldout_wordings: _, wording_drop: __, ...old } = v.result;
+      v.result = old;
+    }
+    assert.equal(renderReport(s, vs).match(/<td class="n">–<\/td>/g)?.length, 2 * vs.length);
   });
 
   test("NaN metrics render as a dash, never NaN", () => {

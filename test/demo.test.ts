@@ -79,6 +79,59 @@ describe("stepwise demo pipeline (tiny sizes)", () => {
     assert.equal(table.split("\n").filter((l) => l.startsWith("|")).length, 2 + VARIANTS.length);
   });
 
+  test("every variant is also evaluated on the same held-out problems in held-out wordings", async () => {
+    type Row = { question: string; answer: string; meta: { id: string; canonical: string; wording_split?: string } };
+    const rows = async (f: string) =>
+      (await readFile(join(out, "data", f), "utf8"))
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as Row);
+    const generated = await rows("heldout.jsonl");
+    const reworded = await rows("heldout-wordings.jsonl");
+    assert.equal(reworded.length, generated.length);
+    reworded.forEach((r, i) => {
+      const g = generated[i]!;
+      assert.deepEqual([r.meta.id, r.meta.canonical, r.answer], [g.meta.id, g.meta.canonical, g.answer]);
+      assert.equal(r.meta.wording_split, "heldout", r.meta.id);
+      assert.equal(g.meta.wording_split, undefined, "the held-out file keeps the generators' own wording");
+    });
+    assert.ok(
+      reworded.filter((r, i) => r.question !== generated[i]!.question).length > reworded.length / 2,
+      "most questions read differently",
+    );
+    for (const v of VARIANTS) {
+      const lines = (await readFile(join(out, v, "eval-wordings", "examples.jsonl"), "utf8")).trim().split("\n");
+      const examples = lines.map((l) => JSON.parse(l) as { id: string; correct_strict: boolean });
+      assert.deepEqual(
+        examples.map((e) => e.id),
+        generated.map((g) => g.meta.id),
+      );
+      const r = summary.results[v];
+      assert.equal(r.accuracy_heldout_wordings, examples.filter((e) => e.correct_strict).length / examples.length);
+      assert.ok(r.wording_drop, v);
+      assert.ok(Math.abs(r.wording_drop.diff - (r.accuracy_strict - r.accuracy_heldout_wordings)) < 1e-12, v);
+      assert.ok(r.wording_drop.lo <= r.wording_drop.diff && r.wording_drop.diff <= r.wording_drop.hi, v);
+    }
+    assert.match(formatResultsTable(summary), /held-out wordings/);
+  });
+
+  test("--wordings train fine-tunes on the wording pool's training part, never a held-out wording", async () => {
+    const poolOut = join(dir, "pool");
+    const settings = { ...QUICK_SETTINGS, wordings: "train" as const };
+    await runDemo({ out: poolOut, settings, log: () => {}, stream: devNull() });
+    const train = (await readFile(join(poolOut, "data", "train.jsonl"), "utf8"))
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { meta: { wording_split?: string } });
+    assert.equal(train.length, QUICK_SETTINGS.trainProblems);
+    assert.ok(train.every((r) => r.meta.wording_split === "train"));
+    const def = (await readFile(join(out, "data", "train.jsonl"), "utf8")).trim().split("\n");
+    assert.ok(
+      def.every((l) => !l.includes("wording_split")),
+      "the default keeps the generators' own wording",
+    );
+  });
+
   test("the direct model is asked directly, the others with the step-by-step trigger", async () => {
     const first = async (v: string) =>
       JSON.parse((await readFile(join(out, v, "eval", "examples.jsonl"), "utf8")).split("\n")[0]!) as {
@@ -177,6 +230,25 @@ describe("stepwise demo pipeline (tiny sizes)", () => {
       (e: Error) => e instanceof DemoError && /evaluate stage of mixed exited with code 1/.test(e.message),
     );
     for (const v of ["direct", "cot"]) await stat(join(badOut, v, "eval", "summary.json"));
+  });
+
+  test("a folder written before a setting existed resumes with the value that computed it", async () => {
+    const settingsPath = join(out, "settings.json");
+    const stored = JSON.parse(await readFile(settingsPath, "utf8")) as Record<string, unknown>;
+    const { wordings: _, ...older } = stored;
+    await writeFile(settingsPath, JSON.stringify(older));
+    try {
+      const log: string[] = [];
+      await runDemo({ out, settings: QUICK_SETTINGS, log: (l) => log.push(l), stream: devNull() });
+      const stages = log.filter((l) => l.startsWith("demo ["));
+      assert.equal(stages.filter((l) => l.includes("reusing")).length, stages.length - 1, stages.join("\n"));
+      await assert.rejects(
+        runDemo({ out, settings: { ...QUICK_SETTINGS, wordings: "train" }, log: () => {}, stream: devNull() }),
+        (e: Error) => e instanceof DemoError && /wordings: "default" there, "train" now/.test(e.message),
+      );
+    } finally {
+      await writeFile(settingsPath, JSON.stringify(stored));
+    }
   });
 
   test("a folder made with other settings is refused, naming the setting", async () => {

@@ -25,6 +25,10 @@ export function registerDemo(program: Command): void {
     .option("--heldout <n>", "held-out problems to evaluate")
     .option("--validation", "evaluate on validation problems (held-out, none of the test ones) to choose settings")
     .option("--lr <x>", "peak learning rate of each fine-tuning")
+    .option(
+      "--wordings <which>",
+      "training questions' wordings: default (one per problem kind) or train (the wording pool's training part)",
+    )
     .action(
       async (opts: {
         out: string;
@@ -35,12 +39,18 @@ export function registerDemo(program: Command): void {
         heldout?: string;
         validation?: boolean;
         lr?: string;
+        wordings?: string;
       }) => {
         const settings: DemoSettings = { ...(opts.quick ? QUICK_SETTINGS : DEFAULT_SETTINGS) };
         if (opts.seed !== undefined) settings.seed = parseIntFlag("demo: --seed", opts.seed, 0);
         if (opts.steps !== undefined) settings.steps = parseIntFlag("demo: --steps", opts.steps, 1);
         if (opts.heldout !== undefined) settings.heldout = parseIntFlag("demo: --heldout", opts.heldout, 1);
         if (opts.validation) settings.evalSet = "validation";
+        if (opts.wordings !== undefined) {
+          if (opts.wordings !== "default" && opts.wordings !== "train")
+            throw new Error(`demo: --wordings must be default or train, got ${JSON.stringify(opts.wordings)}`);
+          settings.wordings = opts.wordings;
+        }
         if (opts.lr !== undefined) {
           settings.lr = parseNumberFlag("demo: --lr", opts.lr, Number.MIN_VALUE);
           settings.minLr = Math.min(settings.minLr, settings.lr);

@@ -10,5 +10,7 @@ export const signedPoints = (x: number) => `${x >= 0 ? "+" : "−"}${Math.abs(10
 /** "95% interval −17.3 to −5.0". */
 export const interval = (d: CotVsDirect) =>
   `${Math.round(100 * d.level)}% interval ${signedPoints(d.lo)} to ${signedPoints(d.hi)}`;
+/** "[−17.3, −5.0]", the interval alone (for a table cell). */
+export const brackets = (d: CotVsDirect) => `[${signedPoints(d.lo)}, ${signedPoints(d.hi)}]`;
 /** "held-out" (the test problems) or "validation" (the ones settings are chosen on). */
 export const setName = (evalSet: DemoSummary["eval_set"]) => (evalSet === "validation" ? "validation" : "held-out");

@@ -10,7 +10,9 @@
  *   4. fine-tune  three full fine-tunings of that base on the same problems, same steps, same
  *                 data order, differing only in the targets (types.ts: direct, cot, mixed)
  *   5. evaluate   greedy answers to every held-out problem: strict and flexible accuracy, step
- *                 validity (task checkers), BLEU / ROUGE-L of the chains against the references
+ *                 validity (task checkers), BLEU / ROUGE-L of the chains against the references;
+ *                 then to the same problems asked in held-out wordings (src/data/tasks/wordings.ts),
+ *                 which no variant trained on: does the reasoning survive a question asked differently?
  *   6. report     summary.json and a self-contained report.html
  *
  * Resumable: every stage writes its outputs atomically into the run folder and is skipped
@@ -42,8 +44,8 @@ import { LABELS } from "./labels.ts";
 import { heldoutProblems, takeFitting, trainCandidates, VALIDATION_PROBLEMS } from "./problems.ts";
 import { renderReport } from "./report.ts";
 import type { DemoSettings } from "./settings.ts";
-import { DemoError, dataFiles, readRows, runStage, type StageIo, type StageJob } from "./stages.ts";
-import { cotVsDirect, majorityBaseline } from "./stats.ts";
+import { DemoError, dataFiles, evalDirOf, readRows, runStage, type StageIo, type StageJob } from "./stages.ts";
+import { cotVsDirect, majorityBaseline, wordingDrop } from "./stats.ts";
 import {
   type CurvePoint,
   type DemoSummary,
@@ -89,6 +91,12 @@ function firstDifference(a: Record<string, unknown>, b: Record<string, unknown>)
   return null;
 }
 
+/**
+ * Settings added after folders were written without them, each with the value that computes what
+ * those folders hold, so such a folder is resumed (gaining only the newer stages) rather than refused.
+ */
+const ADDED_SETTINGS: Partial<Record<keyof DemoSettings, unknown>> = { wordings: "default" };
+
 /** Stage timings, accumulated across resumed runs (stages.json). */
 type Stages = Record<string, number>;
 
@@ -107,11 +115,16 @@ export function variantResult(
   report: { accuracy_strict: number; accuracy_flexible: number; bleu: number | null; rougeL: number | null },
   trainTokens: number,
   seconds: number,
+  /** The same problems in held-out wordings, when they were evaluated. */
+  reworded?: readonly EvalExample[],
 ): VariantResult {
   const n = examples.length;
+  const strict = (xs: readonly EvalExample[]) =>
+    xs.length === 0 ? 0 : xs.filter((e) => e.correct_strict).length / xs.length;
   return {
     accuracy_strict: report.accuracy_strict,
     accuracy_flexible: report.accuracy_flexible,
+    ...(reworded ? { accuracy_heldout_wordings: strict(reworded), wording_drop: wordingDrop(examples, reworded) } : {}),
     // Over ALL held-out outputs: an answer without a valid chain (a direct answer) counts as not valid.
     step_validity: n === 0 ? 0 : examples.filter((e) => e.steps.valid).length / n,
     bleu: report.bleu ?? 0,
@@ -129,7 +142,10 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   await mkdir(out, { recursive: true });
   const settingsPath = join(out, "settings.json");
   if (await exists(settingsPath)) {
-    const before = await readJson<Record<string, unknown>>(settingsPath);
+    const before: Record<string, unknown> = {
+      ...ADDED_SETTINGS,
+      ...(await readJson<Record<string, unknown>>(settingsPath)),
+    };
     const key = firstDifference(before, s as unknown as Record<string, unknown>);
     if (key !== null) {
       throw new DemoError(
@@ -184,7 +200,7 @@ async function demoStages(opts: DemoOptions, log: (line: string) => void): Promi
     return r;
   };
   const engine = await initEngine();
-  const total = 4 + 2 * VARIANTS.length; // data, tokenizer, base, 3 × fine-tune, 3 × evaluate, report
+  const total = 4 + 2 * VARIANTS.length; // data, tokenizer, base, 3 × fine-tune, 3 × evaluate (both wordings), report
   let stageNo = 0;
   const stage = (what: string) => log(`demo [${++stageNo}/${total}] ${what}`);
 
@@ -192,7 +208,13 @@ async function demoStages(opts: DemoOptions, log: (line: string) => void): Promi
   // files: only problems whose worked solution fits in seqLen tokens, so every variant trains
   // on exactly the same problems (nothing is dropped for being long in one format only).
   const dataDir = join(out, "data");
-  const { train: trainPath, heldout: heldoutPath, heldoutLoss: lossPath, validation: validationPath } = dataFiles(out);
+  const {
+    train: trainPath,
+    heldout: heldoutPath,
+    heldoutLoss: lossPath,
+    validation: validationPath,
+    heldoutWordings: wordingsPath,
+  } = dataFiles(out);
   const haveData = await exists(lossPath);
   stage(
     haveData
@@ -219,15 +241,20 @@ async function demoStages(opts: DemoOptions, log: (line: string) => void): Promi
     const n = Math.max(s.heldout, VALIDATION_PROBLEMS);
     await writeJsonlAtomic(validationPath, heldoutProblems(s, tokenizer, "validation", undefined, n));
   }
+  // The held-out problems again, each question in a held-out wording of its kind's pool.
+  if (!(await exists(wordingsPath))) {
+    await writeJsonlAtomic(wordingsPath, heldoutProblems(s, tokenizer, s.evalSet, undefined, s.heldout, "heldout"));
+  }
   const heldout = await readRows<CoTRecord>(heldoutPath);
 
   // 4–5. Fine-tune the base three times, then evaluate each fine-tuned model on every
   // held-out problem (stages.ts; each in a child process of its own when `isolate`).
   const io: StageIo = { log, ...(opts.stream ? { stream: opts.stream } : {}) };
   const run = (job: StageJob) => (opts.isolate ? runStageInChild(job, io) : runStage(job, io));
-  const job = (kind: StageJob["kind"], variant: Variant): StageJob => ({
+  const job = (kind: StageJob["kind"], variant: Variant, set: StageJob["set"] = "heldout"): StageJob => ({
     kind,
     variant,
+    set,
     out,
     settings: s,
     baseDir,
@@ -243,13 +270,18 @@ async function demoStages(opts: DemoOptions, log: (line: string) => void): Promi
     await timed(`train-${v}`, () => run(job("fine-tune", v)));
   }
   for (const v of VARIANTS) {
-    const evalDir = join(out, v, "eval");
-    if (await exists(join(evalDir, SUMMARY_FILE))) {
-      stage(`evaluate ${v}: reusing ${evalDir}`);
+    const evalDir = evalDirOf(out, v);
+    const wordingsDir = evalDirOf(out, v, "wordings");
+    if ((await exists(join(evalDir, SUMMARY_FILE))) && (await exists(join(wordingsDir, SUMMARY_FILE)))) {
+      stage(`evaluate ${v}: reusing ${evalDir} and ${wordingsDir}`);
       continue;
     }
-    stage(`evaluate ${v}: ${heldout.length} ${setName(s.evalSet)} problems, greedy`);
-    await timed(`eval-${v}`, () => run(job("evaluate", v)));
+    stage(
+      `evaluate ${v}: ${heldout.length} ${setName(s.evalSet)} problems, greedy, as generated and in held-out wordings`,
+    );
+    if (!(await exists(join(evalDir, SUMMARY_FILE)))) await timed(`eval-${v}`, () => run(job("evaluate", v)));
+    if (!(await exists(join(wordingsDir, SUMMARY_FILE))))
+      await timed(`eval-wordings-${v}`, () => run(job("evaluate", v, "wordings")));
   }
 
   // 6. Summary and report.
@@ -259,18 +291,19 @@ async function demoStages(opts: DemoOptions, log: (line: string) => void): Promi
     const dir = join(out, v);
     const metrics = await readRows<{ step: number; loss: number; tokens: number }>(join(dir, METRICS_FILE));
     const heldOut = await readRows<HeldOutPoint>(join(dir, EVAL_FILE));
-    const examples = await readRows<EvalExample>(join(dir, "eval", EXAMPLES_FILE));
+    const examples = await readRows<EvalExample>(join(evalDirOf(out, v), EXAMPLES_FILE));
     const report = await readJson<{
       accuracy_strict: number;
       accuracy_flexible: number;
       bleu: number | null;
       rougeL: number | null;
-    }>(join(dir, "eval", SUMMARY_FILE));
+    }>(join(evalDirOf(out, v), SUMMARY_FILE));
+    const reworded = await readRows<EvalExample>(join(evalDirOf(out, v, "wordings"), EXAMPLES_FILE));
     const curve: CurvePoint[] = metrics.map((m) => ({ step: m.step, loss: m.loss }));
     reports.push({
       variant: v,
       ...LABELS[v],
-      result: variantResult(examples, report, sum(metrics.map((m) => m.tokens)), stages[`train-${v}`] ?? 0),
+      result: variantResult(examples, report, sum(metrics.map((m) => m.tokens)), stages[`train-${v}`] ?? 0, reworded),
       curve,
       heldOut,
       examples,

@@ -8,12 +8,18 @@
  *               300 for `stepwise demo --validation`, VALIDATION_PROBLEMS in data/validation.jsonl
  *               (the generator is prefix-stable, so the first 300 of those are the same 300)
  *
+ * Each set can also be read in another wording (`wordings`): the same problems, in the same
+ * order, with each question rewritten in a template of that part of the wording pool. Which
+ * problems are kept is decided on the generators' own wording, so the held-out problems are the
+ * same ones in every wording (the generator draws a problem's wording from a stream of its own).
+ *
  * "Fit" is the demo's length rule: prompt + chain-of-thought target + EOS within seqLen + 1
  * tokens of the demo's tokenizer, so every problem can be answered within the budget the
  * models were trained with. Validation and test therefore come from one distribution.
  */
 import type { CoTRecord } from "../data/records.ts";
 import { generateDataset } from "../data/tasks/index.ts";
+import type { WordingChoice } from "../data/tasks/wordings.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { qaExample } from "../train/sft-data.ts";
 import type { DemoSettings } from "./settings.ts";
@@ -36,6 +42,7 @@ export function trainCandidates(s: DemoSettings): CoTRecord[] {
     n: 2 * s.trainProblems,
     seed: s.seed,
     split: "train",
+    wordings: s.wordings,
   });
 }
 
@@ -51,16 +58,17 @@ function fitsDemo(s: DemoSettings, tokenizer: Tokenizer): (r: CoTRecord) => bool
   };
 }
 
-/** The first n of `records` that fit; `what` names the set in the log line and the error. */
-export function takeFitting(
+/** The indices of the first n of `records` that fit; `what` names the set in the log line and the error. */
+function fittingIndices(
   s: DemoSettings,
   tokenizer: Tokenizer,
-  records: CoTRecord[],
+  records: readonly CoTRecord[],
   n: number,
   what: string,
   log?: (line: string) => void,
-): CoTRecord[] {
-  const kept = records.filter(fitsDemo(s, tokenizer));
+): number[] {
+  const fits = fitsDemo(s, tokenizer);
+  const kept = records.flatMap((r, i) => (fits(r) ? [i] : []));
   if (kept.length < n) {
     throw new DemoError(
       `demo: only ${kept.length} of ${records.length} generated ${what} problems have a worked solution that fits in ` +
@@ -71,9 +79,22 @@ export function takeFitting(
   return kept.slice(0, n);
 }
 
+/** The first n of `records` that fit; `what` names the set in the log line and the error. */
+export function takeFitting(
+  s: DemoSettings,
+  tokenizer: Tokenizer,
+  records: CoTRecord[],
+  n: number,
+  what: string,
+  log?: (line: string) => void,
+): CoTRecord[] {
+  return fittingIndices(s, tokenizer, records, n, what, log).map((i) => records[i]!);
+}
+
 /**
  * The held-out problems: the test set (s.heldout of them), or `n` validation problems (default
- * s.heldout), disjoint from the test set by task and canonical form.
+ * s.heldout), disjoint from the test set by task and canonical form; in `wordings` (the
+ * generators' own by default), the same problems in the same order whichever wording.
  */
 export function heldoutProblems(
   s: DemoSettings,
@@ -81,19 +102,35 @@ export function heldoutProblems(
   which: DemoSettings["evalSet"],
   log?: (line: string) => void,
   n = s.heldout,
+  wordings: WordingChoice = "default",
 ): CoTRecord[] {
   const gen = { tasks: s.tasks, options: s.taskOptions };
-  const heldCandidates = generateDataset({ ...gen, n: 3 * s.heldout, seed: s.seed + 1, split: "test" });
-  const test = takeFitting(s, tokenizer, heldCandidates, s.heldout, "held-out", log);
-  if (which === "test") return test;
-  const testKeys = new Set(test.map(problemKey));
-  const drawn = generateDataset({ ...gen, n: 4 * n, seed: s.seed + 2, split: "test" });
-  return takeFitting(
+  const draw = (count: number, seed: number, w: WordingChoice) =>
+    generateDataset({ ...gen, n: count, seed, split: "test", wordings: w });
+  // Problems are chosen on the default wording, then read in the wording asked for.
+  const inWording = (drawn: CoTRecord[], indices: number[], count: number, seed: number): CoTRecord[] => {
+    if (wordings === "default") return indices.map((i) => drawn[i]!);
+    const worded = draw(count, seed, wordings);
+    return indices.map((i) => {
+      const r = worded[i]!;
+      if (r.meta?.canonical !== drawn[i]!.meta?.canonical)
+        throw new DemoError(`demo: the ${wordings} wording of held-out problem ${i} is another problem`);
+      return r;
+    });
+  };
+  const heldCandidates = draw(3 * s.heldout, s.seed + 1, "default");
+  const testIdx = fittingIndices(s, tokenizer, heldCandidates, s.heldout, "held-out", log);
+  if (which === "test") return inWording(heldCandidates, testIdx, 3 * s.heldout, s.seed + 1);
+  const testKeys = new Set(testIdx.map((i) => problemKey(heldCandidates[i]!)));
+  const drawn = draw(4 * n, s.seed + 2, "default");
+  const fresh = drawn.map((r, i) => (testKeys.has(problemKey(r)) ? -1 : i)).filter((i) => i >= 0);
+  const kept = fittingIndices(
     s,
     tokenizer,
-    drawn.filter((r) => !testKeys.has(problemKey(r))),
+    fresh.map((i) => drawn[i]!),
     n,
     "validation",
     log,
-  );
+  ).map((j) => fresh[j]!);
+  return inWording(drawn, kept, 4 * n, s.seed + 2);
 }

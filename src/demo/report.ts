@@ -7,7 +7,7 @@
 import type { EvalExample } from "../eval/score.ts";
 import { movingAverage } from "../eval/series.ts";
 import { escapeXml, lineChartSvg, PALETTE } from "../lab/svg.ts";
-import { fin, fixed, interval, pct, setName, signedPoints } from "./format.ts";
+import { brackets, fin, fixed, interval, pct, setName, signedPoints } from "./format.ts";
 import { type DemoSummary, VARIANTS, type VariantReport } from "./types.ts";
 
 export const esc = (x: unknown) => escapeXml(String(x));
@@ -61,6 +61,8 @@ function resultsTable(variants: readonly VariantReport[]): string {
     "variant",
     "accuracy (strict)",
     "accuracy (flexible)",
+    "held-out wordings (strict)",
+    "drop (points)",
     "step validity",
     "BLEU",
     "ROUGE-L",
@@ -71,6 +73,8 @@ function resultsTable(variants: readonly VariantReport[]): string {
     `<b>${esc(v.label)}</b><br><span class="muted">${esc(v.description)}</span>`,
     pct(v.result.accuracy_strict),
     pct(v.result.accuracy_flexible),
+    v.result.accuracy_heldout_wordings === undefined ? "–" : pct(v.result.accuracy_heldout_wordings),
+    v.result.wording_drop ? `${signedPoints(v.result.wording_drop.diff)} ${brackets(v.result.wording_drop)}` : "–",
     pct(v.result.step_validity),
     fixed(v.result.bleu, 1),
     fixed(v.result.rougeL, 3),

@@ -1,5 +1,6 @@
 /** What the demo computes: its settings, the built-in default (`npm start`) and a tiny test variant. */
 import type { TaskName } from "../data/tasks/index.ts";
+import type { WordingChoice } from "../data/tasks/wordings.ts";
 
 export interface PretrainedBase {
   kind: "pretrained";
@@ -25,6 +26,13 @@ export interface DemoSettings {
   taskOptions: Partial<Record<TaskName, Record<string, unknown>>>;
   /** Training problems (each variant sees the same ones, in the same order). */
   trainProblems: number;
+  /**
+   * The training problems' question wordings: each generator's own ("default", one per problem
+   * kind) or the training part of its wording pool ("train"; src/data/tasks/wordings.ts). Every
+   * variant is also evaluated on the held-out problems in the pool's held-out wordings, which no
+   * training ever sees.
+   */
+  wordings: Extract<WordingChoice, "default" | "train">;
   /** Held-out problems for the final evaluation. */
   heldout: number;
   /**
@@ -69,6 +77,7 @@ export const DEFAULT_SETTINGS: DemoSettings = {
   taskOptions: { "code-trace": { maxLines: 4 } },
   // steps × microBatch: every training problem is seen exactly once by every variant.
   trainProblems: 8000,
+  wordings: "default",
   heldout: 300,
   evalSet: "test",
   heldOutLossProblems: 32,

@@ -30,6 +30,12 @@ export class DemoError extends Error {
 export interface StageJob {
   kind: "fine-tune" | "evaluate";
   variant: Variant;
+  /**
+   * Which held-out file an evaluation reads: the held-out problems as generated ("heldout",
+   * into <variant>/eval/) or the same problems in held-out wordings ("wordings", into
+   * <variant>/eval-wordings/).
+   */
+  set?: "heldout" | "wordings";
   /** The run folder. */
   out: string;
   settings: DemoSettings;
@@ -42,6 +48,8 @@ export const dataFiles = (out: string) => ({
   train: join(out, "data", "train.jsonl"),
   heldout: join(out, "data", "heldout.jsonl"),
   heldoutLoss: join(out, "data", "heldout-loss.jsonl"),
+  /** The held-out problems again, in the wording pool's held-out wordings (problems.ts). */
+  heldoutWordings: join(out, "data", "heldout-wordings.jsonl"),
   /** Held-out-split problems, none of the test ones, for choosing later runs' settings (problems.ts). */
   validation: join(out, "data", "validation.jsonl"),
 });
@@ -89,12 +97,20 @@ export async function fineTune(job: StageJob, io: StageIo): Promise<void> {
   if (res.status.kind !== "done") throw new DemoError(`demo: fine-tuning ${v} stopped: ${res.status.message}`);
 }
 
-/** Greedy answers of the fine-tuned model to every held-out problem; writes <out>/<variant>/eval/. */
+/** The folder an evaluation of `variant` on `set` writes. */
+export const evalDirOf = (out: string, variant: Variant, set: StageJob["set"] = "heldout") =>
+  join(out, variant, set === "wordings" ? "eval-wordings" : "eval");
+
+/**
+ * Greedy answers of the fine-tuned model to every held-out problem (or to the same problems in
+ * held-out wordings); writes evalDirOf(out, variant, set).
+ */
 export async function evaluateVariant(job: StageJob, io: StageIo): Promise<void> {
   const { out, settings: s, variant: v } = job;
-  const heldout = await readRows<CoTRecord>(dataFiles(out).heldout);
+  const files = dataFiles(out);
+  const heldout = await readRows<CoTRecord>(job.set === "wordings" ? files.heldoutWordings : files.heldout);
   const tokenizer = await Tokenizer.fromDir(job.tokDir);
-  const evalDir = join(out, v, "eval");
+  const evalDir = evalDirOf(out, v, job.set);
   await initEngine();
   const model = await loadModel(join(out, v, "final"));
   try {

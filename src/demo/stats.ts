@@ -41,8 +41,25 @@ export function cotVsDirect(direct: readonly EvalExample[], cot: readonly EvalEx
   if (direct.length !== cot.length || direct.some((e, i) => e.question !== cot[i]!.question)) {
     throw new Error("cotVsDirect: the two evaluations are not of the same problems in the same order");
   }
+  return pairedStrict(direct, cot);
+}
+
+/**
+ * A variant's accuracy on the held-out problems as generated minus on the same problems in
+ * held-out wordings (a positive drop: the wording costs accuracy), paired by problem (its id:
+ * the questions differ by design).
+ */
+export function wordingDrop(generated: readonly EvalExample[], reworded: readonly EvalExample[]): CotVsDirect {
+  if (generated.length !== reworded.length || generated.some((e, i) => e.id !== reworded[i]!.id)) {
+    throw new Error("wordingDrop: the two evaluations are not of the same problems in the same order");
+  }
+  return pairedStrict(reworded, generated);
+}
+
+/** b − a strict accuracy with a paired bootstrap interval. */
+function pairedStrict(a: readonly EvalExample[], b: readonly EvalExample[]): CotVsDirect {
   const score = (xs: readonly EvalExample[]) => xs.map((e) => (e.correct_strict ? 1 : 0));
-  const r = pairedBootstrap(score(direct), score(cot), BOOTSTRAP);
+  const r = pairedBootstrap(score(a), score(b), BOOTSTRAP);
   return {
     diff: r.diff ?? 0,
     lo: r.ci?.lo ?? 0,

@@ -2,7 +2,7 @@
  * The demo's results as a Markdown table (printed at the end of `stepwise demo`, pasted
  * into the README as it is).
  */
-import { interval, fixed as num, pct, signedPoints as points, setName } from "./format.ts";
+import { brackets, interval, fixed as num, pct, signedPoints as points, setName } from "./format.ts";
 import { LABELS } from "./labels.ts";
 import { type DemoSummary, VARIANTS } from "./types.ts";
 
@@ -12,6 +12,8 @@ export function formatResultsTable(summary: DemoSummary): string {
     "variant",
     "accuracy (strict)",
     "accuracy (flexible)",
+    "held-out wordings (strict)",
+    "drop, points [95% CI]",
     "valid chains",
     "BLEU",
     "ROUGE-L",
@@ -24,6 +26,8 @@ export function formatResultsTable(summary: DemoSummary): string {
       LABELS[v].label,
       pct(r.accuracy_strict),
       pct(r.accuracy_flexible),
+      r.accuracy_heldout_wordings === undefined ? "–" : pct(r.accuracy_heldout_wordings),
+      r.wording_drop ? `${points(r.wording_drop.diff)} ${brackets(r.wording_drop)}` : "–",
       pct(r.step_validity),
       num(r.bleu, 1),
       num(r.rougeL, 3),

@@ -19,6 +19,13 @@ export interface VariantResult {
   accuracy_strict: number;
   /** Flexible: the last number / answer-like span of the output equals the gold answer. */
   accuracy_flexible: number;
+  /**
+   * Strict accuracy on the same held-out problems asked in held-out wordings of the wording pool,
+   * which no training saw (absent from summaries written before it was measured).
+   */
+  accuracy_heldout_wordings?: number;
+  /** Strict accuracy, as generated minus in held-out wordings, paired by problem. */
+  wording_drop?: CotVsDirect;
   /** Share of held-out outputs whose every step checks out and reaches the answer (task checkers). */
   step_validity: number;
   /** Corpus BLEU (0–100) of generated chains against the reference chains. */
