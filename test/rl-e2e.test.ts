@@ -38,7 +38,7 @@ test("tiny GRPO run: the reward rises on a trivially learnable reward; the run f
       rollout: { prompts: 4, groupSize: 4, maxNewTokens: 8, promptColumns: 200, temperature: 1 },
       reward: { spec: "format:0" },
       // The digit-share reward is gameable on purpose (it is only a learnability check): accept its holes.
-      guard: { acceptHoles: ["answer_only", "enumerate", "many_lines", "scattered_digits"] },
+      guard: { acceptHoles: ["answer_only", "enumerate", "many_lines", "scattered_digits", "stop_short"] },
       batch: { microBatch: 8 },
       optim: { lr: 3e-2, weightDecay: 0 },
       schedule: { kind: "constant" },

@@ -258,6 +258,7 @@ test("tiny PPO run: explained variance rises above 0.3; value head in final/ and
           "form_latex",
           "form_units",
           "form_trailing",
+          "stop_short",
           "format_only",
         ],
       },

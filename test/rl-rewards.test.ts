@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { CoTRecord } from "../src/data/records.ts";
+import { generateDataset } from "../src/data/tasks/index.ts";
 import { parseRlConfig } from "../src/rl/config.ts";
 import { parseRewardSpec, RewardError, type RewardInput, rewardStats, scoreRewards } from "../src/rl/rewards.ts";
 
@@ -68,6 +69,20 @@ describe("reward specs", () => {
       opts,
     );
     assert.deepEqual(s.byName.overlong, [0, -0.5, -1, -1]);
+  });
+  test("steps: a chain that stops short never scores 1; the reference's step count is the denominator", async () => {
+    const [r] = generateDataset({ tasks: ["code-trace"], n: 1, seed: 3, split: "train" });
+    const steps = r!.chain_of_thought.split("\n");
+    assert.equal(steps.length, 4);
+    const at = (completion: string): RewardInput => ({ ...item(completion), record: r! });
+    const slipped = [...steps.slice(0, 3), steps[3]!.replace(/= (\d+)\.$/, "= 99.")];
+    const s = await scoreRewards(parseRewardSpec("steps"), [
+      at(` ${steps.join("\n")}\n#### ${r!.answer}`), // the gold chain
+      at(` ${slipped.join("\n")}\n#### 99`), // a slip in the last step: 3 of 4
+      at(` ${steps[0]}\n#### 4`), // stops after the first line: 1 of the reference's 4, not 1 of 1
+      at(` ${steps.slice(0, 2).join("\n")}\n#### ${r!.answer}`), // stops short, right answer: 2 of 4
+    ]);
+    assert.deepEqual(s.byName.steps, [1, 0.75, 0.25, 0.5]);
   });
   test("steps: no credit for a chain without steps", async () => {
     const s = await scoreRewards(parseRewardSpec("steps"), [item("#### 5")]);

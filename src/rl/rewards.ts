@@ -20,7 +20,12 @@
  *                     of the record's kind (nothing enumerated, not empty), and at least one step comes before it
  *   steps             the share of the chain's steps credited by the step checker (eval/reasoning.ts: steps
  *                     before the first invalid one; the task's own checker when the record carries its problem);
- *                     0 for a chain with no steps; null for a record no checker knows (no meta.task)
+ *                     0 for a chain with no steps; null for a record no checker knows (no meta.task). A valid
+ *                     chain scores credited / written steps (1 with a task checker). An invalid one scores
+ *                     credited / max(written, the reference chain's steps, credited + 1), so it never scores 1:
+ *                     a chain that stops short after its first easy step earned 1/1 before, and GRPO on
+ *                     `correct:1,steps:1` learned exactly that (code-trace chains cut to "Line 1: b = 4.",
+ *                     README, issue 15's sixth try); the battery's `stop_short` exploit checks it
  *   overlong          DAPO's soft overlong punishment (Yu et al. 2025, eq. 13) over completion tokens:
  *                       0 if |y| ≤ L_max − L_cache;  (L_max − L_cache − |y|) / L_cache if |y| ≤ L_max;  −1 beyond
  *   repetition        −(1 − distinct n-grams / n-grams) over whitespace words (open-r1's repetition penalty);
@@ -170,7 +175,10 @@ export const REWARDS: { [K in RewardKind]: (opts: RewardOptions) => RewardFn } =
     batch.map(({ record, completion }) => {
       if (taskOf(record) === "default") return null;
       const v = reasoningOf(record, completion);
-      return v.steps === 0 ? 0 : v.credited / v.steps;
+      if (v.steps === 0) return 0;
+      if (v.valid) return v.credited / v.steps;
+      const reference = splitSteps(record.chain_of_thought ?? "").length;
+      return v.credited / Math.max(v.steps, reference, v.credited + 1);
     }),
   overlong:
     ({ maxNewTokens: lMax, overlongBuffer: lCache }) =>
