@@ -18,12 +18,14 @@ import { type DemoSummary, VARIANTS } from "../src/demo/types.ts";
 describe("stepwise demo pipeline (tiny sizes)", () => {
   let dir: string;
   let out: string;
+  let defaultOut: string;
   let summary: DemoSummary;
   const firstLog: string[] = [];
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "stepwise-demo-"));
     out = join(dir, "demo");
+    defaultOut = join(dir, "one-wording");
     const res = await runDemo({ out, settings: QUICK_SETTINGS, log: (l) => firstLog.push(l), stream: devNull() });
     summary = res.summary;
   });
@@ -115,21 +117,26 @@ describe("stepwise demo pipeline (tiny sizes)", () => {
     assert.match(formatResultsTable(summary), /held-out wordings/);
   });
 
-  test("--wordings train fine-tunes on the wording pool's training part, never a held-out wording", async () => {
-    const poolOut = join(dir, "pool");
-    const settings = { ...QUICK_SETTINGS, wordings: "train" as const };
-    await runDemo({ out: poolOut, settings, log: () => {}, stream: devNull() });
-    const train = (await readFile(join(poolOut, "data", "train.jsonl"), "utf8"))
-      .trim()
-      .split("\n")
-      .map((l) => JSON.parse(l) as { meta: { wording_split?: string } });
-    assert.equal(train.length, QUICK_SETTINGS.trainProblems);
-    assert.ok(train.every((r) => r.meta.wording_split === "train"));
-    const def = (await readFile(join(out, "data", "train.jsonl"), "utf8")).trim().split("\n");
-    assert.ok(
-      def.every((l) => !l.includes("wording_split")),
-      "the default keeps the generators' own wording",
-    );
+  test("the default fine-tunes on the wording pool's training part; --wordings default on one wording per kind", async () => {
+    type Row = { question: string; meta: { wording_split?: string } };
+    const rows = async (d: string) =>
+      (await readFile(join(d, "data", "train.jsonl"), "utf8"))
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as Row);
+    assert.equal(QUICK_SETTINGS.wordings, "train");
+    const pool = await rows(out);
+    assert.equal(pool.length, QUICK_SETTINGS.trainProblems);
+    assert.ok(pool.every((r) => r.meta.wording_split === "train"));
+    await runDemo({
+      out: defaultOut,
+      settings: { ...QUICK_SETTINGS, wordings: "default" },
+      log: () => {},
+      stream: devNull(),
+    });
+    const single = await rows(defaultOut);
+    assert.equal(single.length, QUICK_SETTINGS.trainProblems);
+    assert.ok(single.every((r) => r.meta.wording_split === undefined));
   });
 
   test("the direct model is asked directly, the others with the step-by-step trigger", async () => {
@@ -233,22 +240,24 @@ describe("stepwise demo pipeline (tiny sizes)", () => {
   });
 
   test("a folder written before a setting existed resumes with the value that computed it", async () => {
-    const settingsPath = join(out, "settings.json");
+    // defaultOut was made with wordings "default", what every folder before the setting computed.
+    const settingsPath = join(defaultOut, "settings.json");
     const stored = JSON.parse(await readFile(settingsPath, "utf8")) as Record<string, unknown>;
     const { wordings: _, ...older } = stored;
     await writeFile(settingsPath, JSON.stringify(older));
-    try {
-      const log: string[] = [];
-      await runDemo({ out, settings: QUICK_SETTINGS, log: (l) => log.push(l), stream: devNull() });
-      const stages = log.filter((l) => l.startsWith("demo ["));
-      assert.equal(stages.filter((l) => l.includes("reusing")).length, stages.length - 1, stages.join("\n"));
-      await assert.rejects(
-        runDemo({ out, settings: { ...QUICK_SETTINGS, wordings: "train" }, log: () => {}, stream: devNull() }),
-        (e: Error) => e instanceof DemoError && /wordings: "default" there, "train" now/.test(e.message),
-      );
-    } finally {
-      await writeFile(settingsPath, JSON.stringify(stored));
-    }
+    const log: string[] = [];
+    await runDemo({
+      out: defaultOut,
+      settings: { ...QUICK_SETTINGS, wordings: "default" },
+      log: (l) => log.push(l),
+      stream: devNull(),
+    });
+    const stages = log.filter((l) => l.startsWith("demo ["));
+    assert.equal(stages.filter((l) => l.includes("reusing")).length, stages.length - 1, stages.join("\n"));
+    await assert.rejects(
+      runDemo({ out: defaultOut, settings: QUICK_SETTINGS, log: () => {}, stream: devNull() }),
+      (e: Error) => e instanceof DemoError && /wordings: "default" there, "train" now/.test(e.message),
+    );
   });
 
   test("a folder made with other settings is refused, naming the setting", async () => {
