@@ -169,7 +169,12 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     const summary = await demoStages(opts, log);
     const results = summary.results;
     const finished = await run.finish("finished", {
-      figures: Object.fromEntries(VARIANTS.map((v) => [`${v}_accuracy`, results[v].accuracy_strict])),
+      figures: Object.fromEntries(
+        VARIANTS.flatMap((v) => [
+          [`${v}_accuracy`, results[v].accuracy_strict],
+          [`${v}_heldout_wordings_accuracy`, results[v].accuracy_heldout_wordings ?? null],
+        ]),
+      ),
       outputs: {
         report: "report.html",
         ...Object.fromEntries(VARIANTS.map((v) => [v, join(v, FINAL_DIR)])),
