@@ -13,6 +13,13 @@ import { parseIntFlag, parseNumberFlag } from "./args.ts";
  * held-out problems and writes runs/demo/summary.json and runs/demo/report.html.
  * Stopping it (Ctrl-C) and running it again resumes where it stopped.
  */
+/**
+ * A default shown as commander shows its own, "(default: …)", but only in the text: a commander
+ * default would override --quick's smaller sizes.
+ */
+const shown = (value: string | number) =>
+  ` (default: ${JSON.stringify(typeof value === "number" ? String(value) : value)})`;
+
 export function registerDemo(program: Command): void {
   const demo = program
     .command("demo")
@@ -20,14 +27,14 @@ export function registerDemo(program: Command): void {
     .option("--out <dir>", "run folder", "runs/demo")
     .option("--fresh", "start over: delete the run folder first")
     .option("--quick", "a tiny, seconds-long run of every stage (nothing is learnt; for checking the pipeline)")
-    .option("--seed <n>", "seed of data, initialisation and training order")
-    .option("--steps <n>", "optimizer steps of each fine-tuning")
-    .option("--heldout <n>", "held-out problems to evaluate")
+    .option("--seed <n>", `seed of data, initialisation and training order${shown(DEFAULT_SETTINGS.seed)}`)
+    .option("--steps <n>", `optimizer steps of each fine-tuning${shown(DEFAULT_SETTINGS.steps)}`)
+    .option("--heldout <n>", `held-out problems to evaluate${shown(DEFAULT_SETTINGS.heldout)}`)
     .option("--validation", "evaluate on validation problems (held-out, none of the test ones) to choose settings")
-    .option("--lr <x>", "peak learning rate of each fine-tuning")
+    .option("--lr <x>", `peak learning rate of each fine-tuning${shown(DEFAULT_SETTINGS.lr)}`)
     .option(
       "--wordings <which>",
-      "training questions' wordings: default (one per problem kind) or train (the wording pool's training part)",
+      `training questions' wordings: default (one per problem kind) or train (the wording pool's training part)${shown(DEFAULT_SETTINGS.wordings)}`,
     )
     .action(
       async (opts: {
