@@ -8,18 +8,18 @@ import { formatResultsTable } from "../demo/table.ts";
 import { parseIntFlag, parseNumberFlag } from "./args.ts";
 
 /**
- * `stepwise demo` (`npm start`): the main job. Fine-tunes one base model three times on the
- * same generated problems (direct answers, chains of thought, a mix), evaluates each on the
- * held-out problems and writes runs/demo/summary.json and runs/demo/report.html.
- * Stopping it (Ctrl-C) and running it again resumes where it stopped.
- */
-/**
  * A default shown as commander shows its own, "(default: …)", but only in the text: a commander
  * default would override --quick's smaller sizes.
  */
 const shown = (value: string | number) =>
   ` (default: ${JSON.stringify(typeof value === "number" ? String(value) : value)})`;
 
+/**
+ * `stepwise demo` (`npm start`): the main job. Fine-tunes one base model three times on the
+ * same generated problems (direct answers, chains of thought, a mix), evaluates each on the
+ * held-out problems and writes runs/demo/summary.json and runs/demo/report.html.
+ * Stopping it (Ctrl-C) and running it again resumes where it stopped.
+ */
 export function registerDemo(program: Command): void {
   const demo = program
     .command("demo")
