@@ -17,7 +17,7 @@ import { evaluate } from "../eval/run.ts";
 import { loadModel } from "../model/checkpoint.ts";
 import { releaseCompiled } from "../model/generate.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
-import { parseSftConfig } from "../train/config.ts";
+import { parseSftConfig, sftRecipeBlocks } from "../train/config.ts";
 import { runSft } from "../train/sft.ts";
 import type { DemoSettings } from "./settings.ts";
 import type { Variant } from "./types.ts";
@@ -82,9 +82,7 @@ export async function fineTune(job: StageJob, io: StageIo): Promise<void> {
         template: "qa",
         directFraction: v === "direct" ? 1 : v === "mixed" ? s.mixedDirectFraction : 0,
       },
-      batch: { microBatch: s.microBatch, seqLen: s.seqLen, padMultiple: s.padMultiple },
-      optim: { lr: s.lr, weightDecay: s.weightDecay, clip: 1 },
-      schedule: { kind: "cosine", warmupSteps: s.warmupSteps, minLr: s.minLr },
+      ...sftRecipeBlocks(s),
       steps: s.steps,
       eval: { every: s.evalEvery, n: 0 },
       checkpoint: { every: s.checkpointEvery, keep: 2 },

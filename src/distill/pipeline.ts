@@ -43,6 +43,7 @@ import { openRun, readSummary } from "../runs/run.ts";
 import { OpenAIClient } from "../teacher/client.ts";
 import { runTeach, STATS_FILE, type TeachStats } from "../teacher/teach.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
+import { sftRecipeBlocks } from "../train/config.ts";
 import { qaExample } from "../train/sft-data.ts";
 import type { DistillSettings } from "./settings.ts";
 
@@ -242,9 +243,7 @@ function sftConfig(out: string, s: DistillSettings, student: Student): Record<st
       template: "qa",
       directFraction: student === "direct" ? 1 : 0,
     },
-    batch: { microBatch: s.microBatch, seqLen: s.seqLen, padMultiple: s.padMultiple },
-    optim: { lr: s.lr, weightDecay: s.weightDecay, clip: 1 },
-    schedule: { kind: "cosine", warmupSteps: s.warmupSteps, minLr: s.minLr },
+    ...sftRecipeBlocks(s),
     steps: s.steps,
     eval: { every: s.steps, n: 0 },
     checkpoint: { every: Math.max(1, Math.round(s.steps / 4)), keep: 1 },

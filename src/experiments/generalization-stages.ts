@@ -20,7 +20,7 @@ import { loadModel } from "../model/checkpoint.ts";
 import { releaseCompiled } from "../model/generate.ts";
 import { EXAMPLES_FILE, SUMMARY_FILE } from "../runs/layout.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
-import { parseSftConfig } from "../train/config.ts";
+import { parseSftConfig, sftRecipeBlocks } from "../train/config.ts";
 import { runSft } from "../train/sft.ts";
 import type { GeneralizationSettings } from "./generalization-settings.ts";
 
@@ -83,9 +83,7 @@ async function fineTuneArm(job: Extract<GeneralizationJob, { kind: "fine-tune" }
             }
           : {}),
       },
-      batch: { microBatch: s.microBatch, seqLen: s.seqLen, padMultiple: s.padMultiple },
-      optim: { lr: s.lr, weightDecay: s.weightDecay, clip: 1 },
-      schedule: { kind: "cosine", warmupSteps: s.warmupSteps, minLr: s.minLr },
+      ...sftRecipeBlocks(s),
       steps: s.steps,
       eval: { every: s.steps, n: 0 },
       checkpoint: { every: Math.max(1, Math.round(s.steps / 3)), keep: 1 },

@@ -140,3 +140,26 @@ export function parseSftConfig(raw: unknown, where = "config"): SftConfig {
 export async function loadSftConfig(path: string, sets: readonly string[] = []): Promise<SftConfig> {
   return loadConfigFile(SftConfigSchema, path, sets, { ...PARSE, nameFromFile: true });
 }
+
+/** The settings every fine-tuning experiment names the same way (demo, generalization, distill). */
+export interface SftRecipeSettings {
+  microBatch: number;
+  seqLen: number;
+  padMultiple: number;
+  lr: number;
+  weightDecay: number;
+  warmupSteps: number;
+  minLr: number;
+}
+
+/**
+ * The `batch`, `optim` and `schedule` blocks of the experiments' fine-tunings, one recipe for
+ * all: gradients clipped at norm 1, a cosine schedule from `lr` down to `minLr` after warm-up.
+ */
+export function sftRecipeBlocks(s: SftRecipeSettings) {
+  return {
+    batch: { microBatch: s.microBatch, seqLen: s.seqLen, padMultiple: s.padMultiple },
+    optim: { lr: s.lr, weightDecay: s.weightDecay, clip: 1 },
+    schedule: { kind: "cosine" as const, warmupSteps: s.warmupSteps, minLr: s.minLr },
+  };
+}
